@@ -1,0 +1,62 @@
+"""The package's exceptions, few and documented as a tree.
+
+    AugmentoolkitError          base: caught once at the top of processing.py, printed as one line
+    ├── ConfigError             config.yaml is wrong; lists every problem with its fix (exit status 2)
+    ├── PromptError             a prompt file is missing, malformed, or lacks a variable
+    ├── EngineError             the model could not be reached or kept failing after bounded retries
+    │   └── EngineUnavailable   the run stopped early because errors kept coming (dead server, bad model)
+    ├── ParseError              a model reply did not have the expected layout (a retryable failure)
+    ├── InputError              input files are missing, unreadable or empty
+    └── PipelineEmpty           a stage dropped every item; says which stage and why
+
+Every message reads as problem plus fix.
+"""
+
+from __future__ import annotations
+
+
+class AugmentoolkitError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_status = 1
+
+
+class ConfigError(AugmentoolkitError):
+    """The configuration is invalid. `problems` holds one "KEY: problem. Fix." line each."""
+
+    exit_status = 2
+
+    def __init__(self, problems: list[str], source: str = "config.yaml") -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{source} has {count} {noun}:\n{lines}")
+
+
+class PromptError(AugmentoolkitError):
+    """A prompt file is missing, malformed or needs a variable that was not given."""
+
+    exit_status = 2
+
+
+class EngineError(AugmentoolkitError):
+    """A model call failed for good (after bounded retries) or the engine could not start."""
+
+
+class EngineUnavailable(EngineError):
+    """Errors kept coming, so the run stopped early instead of grinding through every item."""
+
+
+class ParseError(AugmentoolkitError):
+    """A model reply lacked the expected layout. Retryable: the step asks again."""
+
+
+class InputError(AugmentoolkitError):
+    """The input folder or its files cannot be used."""
+
+    exit_status = 2
+
+
+class PipelineEmpty(AugmentoolkitError):
+    """A stage dropped every item, so nothing is left to build a dataset from."""
