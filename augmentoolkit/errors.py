@@ -1,10 +1,10 @@
 """The package's exceptions, few and documented as a tree.
 
     AugmentoolkitError          base: caught once at the top of processing.py, printed as one line
-    ├── ConfigError             config.yaml is wrong; lists every problem with its fix (exit status 2)
+    ├── ConfigError             config.yaml is wrong; lists every problem and its fix (exit 2)
     ├── PromptError             a prompt file is missing, malformed, or lacks a variable
-    ├── EngineError             the model could not be reached or kept failing after bounded retries
-    │   └── EngineUnavailable   the run stopped early because errors kept coming (dead server, bad model)
+    ├── EngineError             the model failed for good after bounded retries
+    │   └── EngineUnavailable   errors kept coming (dead server, wrong model): stop early
     ├── ParseError              a model reply did not have the expected layout (a retryable failure)
     ├── InputError              input files are missing, unreadable or empty
     └── PipelineEmpty           a stage dropped every item; says which stage and why

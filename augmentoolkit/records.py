@@ -13,7 +13,7 @@ from typing import Any
 
 
 def content_id(*parts: str, length: int = 16) -> str:
-    """A short deterministic id from text parts. Example: content_id("a", "b") -> "c2a6..." (16 hex)."""
+    """A short deterministic id from text parts. Example: content_id("a", "b") -> 16 hex chars."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
     return digest[:length]
 

@@ -1,4 +1,4 @@
-"""Prompt files: lookup with fallback, `$variable` substitution, and rendering for chat or completion.
+"""Prompt files: lookup with fallback, `$variable` substitution, rendering for chat or completion.
 
 One file per step, `<name>.txt`, in the PROMPTS folder or else in DEFAULT_PROMPTS. A file is a
 list of messages, each opened by a marker line of its own:
@@ -136,6 +136,16 @@ class PromptLibrary:
             "point PATH.DEFAULT_PROMPTS at the shipped prompts/ folder."
         )
 
+    def locate_file(self, filename: str) -> Path:
+        """Any file of the prompt folders (e.g. the trait list), override first."""
+        for folder in (self.override_dir, self.default_dir):
+            if (folder / filename).is_file():
+                return folder / filename
+        raise PromptError(
+            f"{filename} is in neither PATH.PROMPTS ({self.override_dir}) nor "
+            f"PATH.DEFAULT_PROMPTS ({self.default_dir}). Restore it from the shipped prompts/."
+        )
+
     def load(self, name: str) -> PromptTemplate:
         if name not in self._cache:
             self._cache[name] = parse_prompt_file(name, self.locate(name))
@@ -153,7 +163,9 @@ class PromptLibrary:
             raise PromptError("\n".join(problems))
 
 
-def render(template: PromptTemplate, values: dict[str, str], completion_mode: bool) -> RenderedPrompt:
+def render(
+    template: PromptTemplate, values: dict[str, str], completion_mode: bool
+) -> RenderedPrompt:
     """Fill the template and shape it for chat (messages) or completion (one string)."""
     messages = template.fill(values)
     if not completion_mode:

@@ -1,0 +1,301 @@
+"""Load config.yaml, check every key before any model call, and resolve the API key.
+
+The config mirrors config.yaml's sections as frozen dataclasses. `load_config(path)` collects
+every problem it finds (unknown keys, wrong types, out-of-range numbers, a missing input folder,
+an unknown MODE, impossible combinations) and raises one ConfigError listing them all, each with
+its fix. Relative paths are resolved against the folder that holds the config file.
+
+The API key may come from API.API_KEY or the environment (AUGMENTOOLKIT_API_KEY, then
+OPENAI_API_KEY). It is kept in a `Secret`, whose repr and str never show the value.
+Does not start any engine or read any input text.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from augmentoolkit.errors import ConfigError
+
+KEY_ENV_VARS = ("AUGMENTOOLKIT_API_KEY", "OPENAI_API_KEY")
+MODES = ("api", "aphrodite")
+
+
+class Secret:
+    """A string that never prints itself. Example: str(Secret("sk-1")) -> '***'."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    def __str__(self) -> str:
+        return "***" if self._value else ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class PathConfig:
+    INPUT: Path
+    OUTPUT: Path
+    DEFAULT_PROMPTS: Path
+    PROMPTS: Path
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    API_KEY: Secret
+    BASE_URL: str
+    LOGICAL_MODEL: str
+    LARGE_LOGICAL_MODEL: str
+    REQUEST_TIMEOUT: float
+    MAX_RETRIES: int
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    USE_FILENAMES: bool
+    ASSISTANT_MODE: bool
+    DOUBLE_CHECK_COUNTER: int
+    USE_SUBSET: bool
+    SUBSET_SIZE: int
+    CHUNK_SIZE: int
+    REARRANGEMENTS_TO_TAKE: int
+    CONCURRENCY_LIMIT: int
+    COMPLETION_MODE: bool
+    MODE: str
+    GRAPH: bool
+    STOP: bool
+    PARSE_RETRIES: int
+    QA_REGENERATIONS: int
+    SEED: int
+
+
+@dataclass(frozen=True)
+class AphroditeConfig:
+    MODEL: str
+    QUANTIZATION: str
+    MAX_MODEL_LEN: int
+    DTYPE: str
+
+
+@dataclass(frozen=True)
+class Config:
+    PATH: PathConfig
+    API: ApiConfig
+    SYSTEM: SystemConfig
+    APHRODITE: AphroditeConfig
+    source: Path = field(default=Path("config.yaml"), compare=False)
+
+
+# Each key: (type, default, lower bound for numbers or allowed values, what it means).
+# Defaults apply when a key is absent; config.yaml documents the same values.
+SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
+    "PATH": {
+        "INPUT": (str, "./raw_txt_input", None),
+        "OUTPUT": (str, "./output", None),
+        "DEFAULT_PROMPTS": (str, "./prompts", None),
+        "PROMPTS": (str, "./prompts", None),
+    },
+    "API": {
+        "API_KEY": (str, "", None),
+        "BASE_URL": (str, "http://127.0.0.1:8080/v1", None),
+        "LOGICAL_MODEL": (str, "local-model", None),
+        "LARGE_LOGICAL_MODEL": (str, "local-model", None),
+        "REQUEST_TIMEOUT": (float, 300.0, 0.1),
+        "MAX_RETRIES": (int, 5, 0),
+    },
+    "SYSTEM": {
+        "USE_FILENAMES": (bool, False, None),
+        "ASSISTANT_MODE": (bool, True, None),
+        "DOUBLE_CHECK_COUNTER": (int, 3, 1),
+        "USE_SUBSET": (bool, False, None),
+        "SUBSET_SIZE": (int, 13, 1),
+        "CHUNK_SIZE": (int, 400, 50),
+        "REARRANGEMENTS_TO_TAKE": (int, 3, 1),
+        "CONCURRENCY_LIMIT": (int, 50, 1),
+        "COMPLETION_MODE": (bool, False, None),
+        "MODE": (str, "api", MODES),
+        "GRAPH": (bool, False, None),
+        "STOP": (bool, True, None),
+        "PARSE_RETRIES": (int, 2, 0),
+        "QA_REGENERATIONS": (int, 2, 0),
+        "SEED": (int, 1048596, 0),
+    },
+    "APHRODITE": {
+        "MODEL": (str, "", None),
+        "QUANTIZATION": (str, "", None),
+        "MAX_MODEL_LEN": (int, 12000, 512),
+        "DTYPE": (str, "float16", None),
+    },
+}
+
+TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; ConfigError lists every problem found."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    problems: list[str] = []
+    values = _check_schema(raw, problems)
+    base = path.resolve().parent
+    paths = {key: _resolve(base, values["PATH"][key]) for key in SCHEMA["PATH"]}
+    _check_paths(paths, problems)
+    _check_combinations(values, problems)
+    if problems:
+        raise ConfigError(problems, source=str(path))
+    return Config(
+        PATH=PathConfig(**paths),
+        API=ApiConfig(**{**values["API"], "API_KEY": resolve_api_key(values["API"]["API_KEY"])}),
+        SYSTEM=SystemConfig(**values["SYSTEM"]),
+        APHRODITE=AphroditeConfig(**values["APHRODITE"]),
+        source=path,
+    )
+
+
+def resolve_api_key(from_config: str) -> Secret:
+    """Config first, then AUGMENTOOLKIT_API_KEY, then OPENAI_API_KEY; empty means no key."""
+    if from_config.strip():
+        return Secret(from_config.strip())
+    for name in KEY_ENV_VARS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return Secret(value)
+    return Secret("")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(
+            [f"{path} does not exist. Pass an existing file with --config, or copy config.yaml."],
+            source=str(path),
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            [f"is not valid YAML{where}. Fix the indentation or quoting there."], source=str(path)
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(["must be a mapping of sections (PATH, API, SYSTEM)."], str(path))
+    return data
+
+
+def _check_schema(raw: dict[str, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
+    """Fill defaults, coerce harmless forms (1 -> 1.0), and note every unknown or bad key."""
+    for section in raw:
+        if section not in SCHEMA:
+            problems.append(
+                f"{section}: unknown section. Use only {', '.join(SCHEMA)} (check the spelling)."
+            )
+    values: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        given = raw.get(section) or {}
+        if not isinstance(given, dict):
+            problems.append(f"{section}: must be a mapping of keys. Indent its keys under it.")
+            given = {}
+        for key in given:
+            if key not in keys:
+                problems.append(
+                    f"{section}.{key}: unknown key. Remove it or use one of: {', '.join(keys)}."
+                )
+        values[section] = {
+            key: _check_value(f"{section}.{key}", given.get(key, default), kind, rule, problems)
+            for key, (kind, default, rule) in keys.items()
+        }
+    return values
+
+
+def _check_value(name: str, value: Any, kind: type, rule: Any, problems: list[str]) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is str and value is None:
+        value = ""
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        problems.append(
+            f"{name}: must be {TYPE_NAMES[kind]}, got {value!r}. "
+            f"Write {_example(kind)} in the config."
+        )
+        return value
+    if isinstance(rule, tuple) and value not in rule:
+        problems.append(f"{name}: {value!r} is not one of {', '.join(rule)}. Pick one of those.")
+    elif isinstance(rule, int | float) and value < rule:
+        problems.append(f"{name}: {value} is below the minimum {rule}. Set it to {rule} or more.")
+    return value
+
+
+def _example(kind: type) -> str:
+    return {
+        str: '"text"',
+        int: "a number like 3",
+        float: "a number like 30",
+        bool: "True or False",
+    }[kind]
+
+
+def _resolve(base: Path, value: Any) -> Path:
+    candidate = Path(str(value)).expanduser()
+    return candidate if candidate.is_absolute() else (base / candidate).resolve()
+
+
+def _check_paths(paths: dict[str, Path], problems: list[str]) -> None:
+    if not paths["INPUT"].is_dir():
+        problems.append(
+            f"PATH.INPUT: folder {paths['INPUT']} does not exist. Create it and put your .txt "
+            "files there, or point PATH.INPUT at the folder that holds them."
+        )
+    if not paths["DEFAULT_PROMPTS"].is_dir():
+        problems.append(
+            f"PATH.DEFAULT_PROMPTS: folder {paths['DEFAULT_PROMPTS']} does not exist. Point it "
+            "at the prompts/ folder that ships with Augmentoolkit."
+        )
+    if not paths["PROMPTS"].is_dir():
+        problems.append(
+            f"PATH.PROMPTS: folder {paths['PROMPTS']} does not exist. Create it (it may be "
+            "empty) or set it to the same folder as PATH.DEFAULT_PROMPTS."
+        )
+
+
+def _check_combinations(values: dict[str, dict[str, Any]], problems: list[str]) -> None:
+    system, api = values["SYSTEM"], values["API"]
+    if system["MODE"] == "aphrodite" and system["COMPLETION_MODE"] is False:
+        problems.append(
+            "SYSTEM.MODE: aphrodite runs completion prompts only, but SYSTEM.COMPLETION_MODE is "
+            "False. Set COMPLETION_MODE: True, or use MODE: api for chat mode."
+        )
+    if system["MODE"] == "aphrodite" and not values["APHRODITE"]["MODEL"]:
+        problems.append(
+            "APHRODITE.MODEL: empty, but MODE is aphrodite. Set it to a Hugging Face model path."
+        )
+    if system["MODE"] == "api" and isinstance(api["BASE_URL"], str):
+        parsed = urlparse(api["BASE_URL"])
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            problems.append(
+                f"API.BASE_URL: {api['BASE_URL']!r} is not an http(s) URL. Write it like "
+                "http://127.0.0.1:8080/v1 (llama.cpp, vLLM) or https://api.openai.com/v1."
+            )
+    for key in ("LOGICAL_MODEL", "LARGE_LOGICAL_MODEL"):
+        if system["MODE"] == "api" and isinstance(api[key], str) and not api[key].strip():
+            problems.append(f"API.{key}: empty. Set it to the model name your server serves.")

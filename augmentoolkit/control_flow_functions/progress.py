@@ -1,0 +1,60 @@
+"""Run many coroutines concurrently under a progress bar, keeping results in input order, and
+count what a stage did. The concurrency limit itself lives in the engine, not here."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tqdm import tqdm
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+async def map_with_progress(
+    items: Sequence[In], work: Callable[[In], Awaitable[Out]], label: str
+) -> list[Out]:
+    """Await work(item) for every item at once; results come back in input order."""
+    bar = tqdm(
+        total=len(items), desc=label, unit="item", file=sys.stderr, leave=False, disable=None
+    )
+
+    async def tracked(item: In) -> Out:
+        try:
+            return await work(item)
+        finally:
+            bar.update(1)
+
+    try:
+        return list(await asyncio.gather(*(tracked(item) for item in items)))
+    finally:
+        bar.close()
+
+
+@dataclass
+class StageOutcome:
+    """Counts for one stage: items in, kept, dropped (the model said no), failed (no usable
+    reply), and why items were dropped or failed, most common first."""
+
+    stage: str
+    items_in: int = 0
+    kept: int = 0
+    dropped: int = 0
+    failed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def drop(self, reason: str) -> None:
+        self.dropped += 1
+        self.reasons[reason] += 1
+
+    def fail(self, reason: str) -> None:
+        self.failed += 1
+        self.reasons[reason] += 1
+
+    def top_reasons(self, count: int = 3) -> str:
+        return "; ".join(f"{reason} (x{n})" for reason, n in self.reasons.most_common(count))

@@ -1,0 +1,53 @@
+"""Stage 3: write question/answer pairs grounded in each kept chunk.
+
+Per chunk, a planning call (which facts can the chunk answer on its own?) and then a generation
+call that writes up to four numbered pairs. Each pair keeps its chunk, so its source file and
+chunk id travel with it to the final dataset.
+"""
+
+from __future__ import annotations
+
+from augmentoolkit.generation_functions.parsers import parse_plan, parse_qa_pairs
+
+from augmentoolkit.control_flow_functions.judging import source_line
+from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.generation_functions.engine_wrapper import Sampling
+from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.records import Chunk, QAPair, content_id
+
+MAX_PAIRS_PER_CHUNK = 4
+
+PLAN_QUESTIONS = GenerationStep("plan_questions", parse_plan, Sampling(0.6, 1.0, 800))
+GENERATE_QUESTIONS = GenerationStep("generate_questions", parse_qa_pairs, Sampling(0.7, 1.0, 1200))
+
+
+def make_pair(chunk: Chunk, question: str, answer: str, tag: str) -> QAPair:
+    """A pair with a deterministic id from its chunk, its position tag and its text."""
+    return QAPair(content_id(chunk.id, tag, question), chunk, question.strip(), answer.strip())
+
+
+async def generate_pairs(
+    ctx: GenerationContext, chunks: list[Chunk], use_filenames: bool
+) -> tuple[list[QAPair], StageOutcome]:
+    outcome = StageOutcome("generate questions", items_in=len(chunks))
+
+    async def pairs_for(chunk: Chunk) -> list[QAPair] | str:
+        values = {"chunk": chunk.text, "source": source_line(chunk, use_filenames)}
+        plan = await PLAN_QUESTIONS.run(ctx, values)
+        if not plan.ok:
+            return f"question plan unreadable: {plan.error}"
+        written = await GENERATE_QUESTIONS.run(ctx, {**values, "plan": plan.value or ""})
+        if not written.ok or not written.value:
+            return f"question list unreadable: {written.error}"
+        found = written.value[:MAX_PAIRS_PER_CHUNK]
+        return [make_pair(chunk, q, a, f"q{i}") for i, (q, a) in enumerate(found)]
+
+    results = await map_with_progress(chunks, pairs_for, "writing questions")
+    pairs: list[QAPair] = []
+    for result in results:
+        if isinstance(result, str):
+            outcome.fail(result)
+        else:
+            pairs.extend(result)
+    outcome.kept = len(pairs)
+    return pairs, outcome

@@ -1,0 +1,142 @@
+"""Stage 4: validate every pair with three checks, each a majority vote that stops once decided.
+
+Checks, in order: the question makes sense and is answerable from the chunk; the answer sticks to
+the chunk; the answer is accurate to the chunk. One `majority_vote` serves all three. A pair that
+fails a check is replaced by a fresh pair from the same chunk (`new_question`, told what was wrong)
+up to SYSTEM.QA_REGENERATIONS times, each replacement validated from the start; then it is dropped.
+
+Votes run in rounds: each round launches just enough calls to possibly decide the outcome, so
+no call is made whose vote could not change the result. A vote whose reply never parsed counts
+for neither side and is replaced, up to `votes` extra calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from augmentoolkit.generation_functions.parsers import parse_single_qa, parse_verdict
+
+from augmentoolkit.control_flow_functions.judging import source_line
+from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.control_flow_functions.questions import make_pair
+from augmentoolkit.generation_functions.engine_wrapper import Sampling
+from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.records import QAPair
+
+CHECK_SAMPLING = Sampling(0.2, 1.0, 800)
+CHECKS = (
+    GenerationStep("check_question", parse_verdict, CHECK_SAMPLING),
+    GenerationStep("check_answer_relevancy", parse_verdict, CHECK_SAMPLING),
+    GenerationStep("check_answer_accuracy", parse_verdict, CHECK_SAMPLING),
+)
+NEW_QUESTION = GenerationStep("new_question", parse_single_qa, Sampling(0.7, 1.0, 600))
+
+
+@dataclass(frozen=True)
+class Vote:
+    passed: bool | None  # None: undecided (too many unreadable votes)
+    yes: int
+    no: int
+    reason: str  # reasoning of the last vote against, for regeneration and reports
+
+
+async def majority_vote(
+    step: GenerationStep[tuple[bool, str]],
+    ctx: GenerationContext,
+    values: dict[str, str],
+    votes: int,
+    salt: str,
+) -> Vote:
+    """Ask up to `votes` times (strict majority decides) and stop as soon as the result is fixed.
+
+    Example: votes=3 and the first two pass -> 2 calls, passed=True.
+    """
+    needed_yes = votes // 2 + 1
+    needed_no = votes - votes // 2
+    yes = no = unreadable = 0
+    reason = ""
+    next_index = 0
+    while yes < needed_yes and no < needed_no and unreadable < votes:
+        round_size = min(needed_yes - yes, needed_no - no)
+        indices = range(next_index, next_index + round_size)
+        next_index += round_size
+        results = await asyncio.gather(
+            *(step.run(ctx, values, salt=f"{salt}:vote{i}") for i in indices)
+        )
+        for result in results:
+            if not result.ok or result.value is None:
+                unreadable += 1
+            elif result.value[0]:
+                yes += 1
+            else:
+                no += 1
+                reason = result.value[1]
+    decided = True if yes >= needed_yes else False if no >= needed_no else None
+    return Vote(decided, yes, no, reason)
+
+
+async def check_pair(ctx: GenerationContext, pair: QAPair, votes: int, source: str) -> str | None:
+    """None when every check passes, else the name of the failed check and its reasoning."""
+    values = {
+        "chunk": pair.chunk.text,
+        "source": source,
+        "question": pair.question,
+        "answer": pair.answer,
+    }
+    for check in CHECKS:
+        vote = await majority_vote(check, ctx, values, votes, salt=pair.id)
+        if vote.passed is None:
+            return f"{check.name}: no readable verdict"
+        if not vote.passed:
+            return f"{check.name}: {vote.reason.strip()[:300] or 'failed'}"
+    return None
+
+
+async def validate_pairs(
+    ctx: GenerationContext,
+    pairs: list[QAPair],
+    votes: int,
+    regenerations: int,
+    use_filenames: bool,
+) -> tuple[list[QAPair], list[dict[str, object]], StageOutcome]:
+    """Returns the surviving pairs (possibly regenerated), a row per input pair, and counts."""
+    outcome = StageOutcome("validate pairs", items_in=len(pairs))
+
+    async def settle(pair: QAPair) -> dict[str, object]:
+        source = source_line(pair.chunk, use_filenames)
+        current, history = pair, []
+        for attempt in range(regenerations + 1):
+            problem = await check_pair(ctx, current, votes, source)
+            if problem is None:
+                return {"pair": current.to_dict(), "kept": True, "history": history}
+            history.append({"question": current.question, "problem": problem})
+            if attempt == regenerations:
+                break
+            replacement = await NEW_QUESTION.run(
+                ctx,
+                {
+                    "chunk": pair.chunk.text,
+                    "source": source,
+                    "rejected_question": current.question,
+                    "reason": problem,
+                },
+                salt=f"{pair.id}:regen{attempt}",
+            )
+            if not replacement.ok or replacement.value is None:
+                history.append({"problem": f"new_question unreadable: {replacement.error}"})
+                break
+            question, answer = replacement.value
+            current = make_pair(pair.chunk, question, answer, f"{pair.id}:regen{attempt}")
+        return {"pair": pair.to_dict(), "kept": False, "history": history}
+
+    rows = await map_with_progress(pairs, settle, "validating pairs")
+    kept = []
+    for row in rows:
+        if row["kept"]:
+            kept.append(QAPair.from_dict(row["pair"]))  # type: ignore[arg-type]
+        else:
+            last = row["history"][-1]["problem"]  # type: ignore[index]
+            outcome.drop(str(last).split(":")[0])
+    outcome.kept = len(kept)
+    return kept, rows, outcome

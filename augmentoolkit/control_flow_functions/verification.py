@@ -1,0 +1,53 @@
+"""Checks that a written conversation carries its question/answer pairs faithfully.
+
+Two layers: a programmatic check with no model (the turns alternate, there is one question turn
+and one answer turn per pair, each answer turn holds most of its answer's content words, and no
+answer turn repeats another), run as the writing step's validator so a failing reply is simply
+retried; then a `verify_conversation` model call that reads the whole conversation against the
+pairs and gives a pass/fail verdict.
+"""
+
+from __future__ import annotations
+
+import re
+
+from augmentoolkit.generation_functions.parsers import parse_verdict
+
+from augmentoolkit.errors import ParseError
+from augmentoolkit.generation_functions.engine_wrapper import Sampling
+from augmentoolkit.generation_functions.generation_step import GenerationStep
+from augmentoolkit.records import QAPair
+
+# Share of an answer's content words that its answer turn must contain.
+MIN_ANSWER_COVERAGE = 0.5
+CONTENT_WORD = re.compile(r"[a-z0-9]{4,}")
+
+VERIFY_CONVERSATION = GenerationStep("verify_conversation", parse_verdict, Sampling(0.2, 1.0, 700))
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of 4+ letters or digits. Example: 'Cut the fuses' -> {'fuses'}."""
+    return set(CONTENT_WORD.findall(text.lower()))
+
+
+def coverage(answer: str, turn: str) -> float:
+    """Share of the answer's content words found in the turn (1.0 when the answer has none)."""
+    wanted = content_words(answer)
+    return len(wanted & content_words(turn)) / len(wanted) if wanted else 1.0
+
+
+def check_carries_pairs(turns: list[tuple[str, str]], pairs: tuple[QAPair, ...]) -> None:
+    """Raise ParseError naming the first way the turns fail to carry the pairs."""
+    if len(turns) != 2 * len(pairs):
+        raise ParseError(
+            f"conversation has {len(turns)} turns; expected {2 * len(pairs)} "
+            f"(a question and an answer for each of {len(pairs)} pairs)"
+        )
+    answers = [text for _, text in turns[1::2]]
+    for number, (pair, answer_turn) in enumerate(zip(pairs, answers, strict=True), start=1):
+        share = coverage(pair.answer, answer_turn)
+        if share < MIN_ANSWER_COVERAGE:
+            raise ParseError(f"answer turn {number} holds only {share:.0%} of answer {number}")
+    normalised = [" ".join(a.lower().split()) for a in answers]
+    if len(set(normalised)) != len(normalised):
+        raise ParseError("an answer turn is repeated word for word")

@@ -1,0 +1,328 @@
+"""EngineWrapper: one async call that sends a rendered prompt to a model and returns its text.
+
+MODE `api` talks to any OpenAI-compatible server through `openai.AsyncOpenAI` (chat messages
+or one completion string). MODE `aphrodite` runs the in-process AsyncAphrodite engine; it is
+imported only in that mode and needs Linux with a CUDA GPU, so it cannot run (or be tested
+beyond its argument mapping and error paths) on machines without one.
+
+The wrapper owns, in one place each:
+- the concurrency limit: one semaphore, acquired and released around each request;
+- retries: 429, 5xx, timeouts and dropped connections are retried with exponential backoff and
+  jitter, honouring Retry-After, at most `max_retries` times; other errors are not retried;
+- stop sequences: none when `send_stop` is False; otherwise at most 4 are sent (a common
+  provider limit) and all of them are applied to the reply locally;
+- token usage per model, for cost reporting.
+It never logs or stores the API key. It does not parse replies; GenerationStep does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import openai
+
+from augmentoolkit.config import Secret
+from augmentoolkit.errors import EngineError, EngineUnavailable
+from augmentoolkit.generation_functions.prompts import RenderedPrompt
+
+log = logging.getLogger(__name__)
+
+MAX_STOPS_SENT = 4
+STEP_HEADER = "X-Augmentoolkit-Step"
+# Placeholder for servers that want no key; the openai client refuses an empty one.
+NO_KEY = "no-key-needed"
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings of one step; part of every cache key."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 1500
+    stop: tuple[str, ...] = ()
+
+    def fingerprint(self) -> str:
+        return f"t={self.temperature};p={self.top_p};m={self.max_tokens};s={list(self.stop)!r}"
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+@dataclass
+class ModelUsage:
+    """Counters for one model."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    failures: int = 0
+
+
+class Backend(Protocol):
+    async def complete(
+        self, prompt: RenderedPrompt, model: str, sampling: Sampling, stop: list[str], step: str
+    ) -> Completion: ...
+
+    async def close(self) -> None: ...
+
+
+class TransientError(Exception):
+    """A failure worth retrying; `retry_after` is the server's hint in seconds, if any."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with full jitter; a Retry-After hint is a floor."""
+        backoff = min(self.max_delay, self.base_delay * (2**attempt))
+        jittered = random.uniform(backoff / 2, backoff)
+        if retry_after is not None:
+            return min(max(retry_after, jittered), max(self.max_delay, retry_after))
+        return jittered
+
+
+class EngineWrapper:
+    """Concurrency-limited, retrying access to one model backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        concurrency: int,
+        send_stop: bool = True,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.backend = backend
+        self.send_stop = send_stop
+        self.retry = retry or RetryPolicy()
+        self.usage: dict[str, ModelUsage] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def generate(
+        self, prompt: RenderedPrompt, model: str, sampling: Sampling, step: str = ""
+    ) -> Completion:
+        """Send one prompt; retry transient failures; EngineError when retries run out."""
+        usage = self.usage.setdefault(model, ModelUsage())
+        stop_sent = list(sampling.stop[:MAX_STOPS_SENT]) if self.send_stop else []
+        for attempt in range(self.retry.max_retries + 1):
+            try:
+                async with self._slots:
+                    usage.requests += 1
+                    completion = await self.backend.complete(
+                        prompt, model, sampling, stop_sent, step
+                    )
+            except TransientError as error:
+                if attempt == self.retry.max_retries:
+                    usage.failures += 1
+                    raise EngineError(
+                        f"{step or 'request'}: gave up after {attempt + 1} tries, last error: "
+                        f"{error}. Check that the server at API.BASE_URL is up, or raise "
+                        "API.MAX_RETRIES / API.REQUEST_TIMEOUT."
+                    ) from None
+                usage.retries += 1
+                wait = self.retry.delay(attempt, error.retry_after)
+                log.info("%s: %s; retry %d in %.1fs", step, error, attempt + 1, wait)
+                await self.retry.sleep(wait)
+                continue
+            usage.prompt_tokens += completion.prompt_tokens
+            usage.completion_tokens += completion.completion_tokens
+            return _apply_stops(completion, sampling.stop if self.send_stop else ())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+
+def _apply_stops(completion: Completion, stops: tuple[str, ...]) -> Completion:
+    """Cut the text at the first stop sequence, for servers that got fewer than all of them."""
+    text = completion.text
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    if cut < 0:
+        return completion
+    return Completion(text[:cut], completion.prompt_tokens, completion.completion_tokens, "stop")
+
+
+# --- MODE api: any OpenAI-compatible server ---------------------------------------------------
+
+
+class OpenAIBackend:
+    """Chat or completion requests through openai.AsyncOpenAI; its own retries are off."""
+
+    def __init__(self, base_url: str, api_key: Secret, timeout: float) -> None:
+        self.client = openai.AsyncOpenAI(
+            api_key=api_key.reveal() or NO_KEY,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    async def complete(
+        self, prompt: RenderedPrompt, model: str, sampling: Sampling, stop: list[str], step: str
+    ) -> Completion:
+        options: dict[str, Any] = {
+            "model": model,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+            "extra_headers": {STEP_HEADER: step} if step else None,
+        }
+        if stop:
+            options["stop"] = stop
+        try:
+            if prompt.messages is not None:
+                chat = await self.client.chat.completions.create(
+                    messages=list(prompt.messages),  # type: ignore[arg-type]
+                    **options,
+                )
+                choice = chat.choices[0]
+                text, usage, finish = choice.message.content or "", chat.usage, choice.finish_reason
+            else:
+                done = await self.client.completions.create(prompt=prompt.text or "", **options)
+                first = done.choices[0]
+                text, usage, finish = first.text or "", done.usage, first.finish_reason
+        except Exception as error:
+            raise _classify(error, model) from None
+        prompt_tokens = usage.prompt_tokens if usage else len(prompt.as_key_text()) // 4
+        completion_tokens = usage.completion_tokens if usage else len(text) // 4
+        return Completion(text, prompt_tokens, completion_tokens, str(finish or ""))
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _classify(error: Exception, model: str) -> Exception:
+    """Map an openai error to TransientError (retry) or EngineUnavailable (stop the run)."""
+    if isinstance(error, openai.RateLimitError):
+        return TransientError("429 rate limited", _retry_after(error.response))
+    if isinstance(error, openai.APITimeoutError):
+        return TransientError("request timed out")
+    if isinstance(error, openai.APIConnectionError):
+        return TransientError("connection failed or dropped")
+    if isinstance(error, openai.APIStatusError) and error.status_code >= 500:
+        return TransientError(f"server error {error.status_code}", _retry_after(error.response))
+    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+        return EngineUnavailable(
+            f"the server refused the API key ({error.status_code}). Set API.API_KEY in "
+            "config.yaml or AUGMENTOOLKIT_API_KEY / OPENAI_API_KEY in the environment."
+        )
+    if isinstance(error, openai.NotFoundError):
+        return EngineUnavailable(
+            f"the server answered 404 for model {model!r}. Check API.LOGICAL_MODEL / "
+            "API.LARGE_LOGICAL_MODEL and that API.BASE_URL ends in /v1."
+        )
+    if isinstance(error, openai.APIStatusError):
+        return EngineUnavailable(
+            f"the server rejected the request ({error.status_code}): {_short(error.message)}. "
+            "Check the model name and SYSTEM.COMPLETION_MODE for this server."
+        )
+    if isinstance(error, ValueError | TypeError | KeyError | IndexError | AttributeError):
+        return TransientError(f"malformed response: {_short(str(error))}")
+    return TransientError(f"{type(error).__name__}: {_short(str(error))}")
+
+
+def _retry_after(response: Any) -> float | None:
+    try:
+        value = response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- MODE aphrodite: in-process engine (Linux + CUDA GPU only; untestable on CPU machines) ---
+
+
+def aphrodite_engine_args(
+    model: str, quantization: str, max_model_len: int, dtype: str
+) -> dict[str, Any]:
+    """Keyword arguments for AsyncEngineArgs. Example: quantization "" -> None (no quantization)."""
+    return {
+        "model": model,
+        "quantization": quantization or None,
+        "max_model_len": max_model_len,
+        "dtype": dtype,
+        "disable_log_requests": True,
+    }
+
+
+class AphroditeBackend:
+    """Runs completion prompts on an in-process AsyncAphrodite engine, streaming to the end.
+
+    Not exercised on CPU machines: only the argument mapping and the error paths are tested.
+    """
+
+    def __init__(self, engine_args: dict[str, Any]) -> None:
+        try:
+            import torch  # type: ignore[import-not-found]
+            from aphrodite import (  # type: ignore[import-not-found]
+                AsyncAphrodite,
+                AsyncEngineArgs,
+                SamplingParams,
+            )
+        except ImportError as error:
+            raise EngineError(
+                f"MODE aphrodite needs the aphrodite-engine package ({error.name} is missing). "
+                "Install it on a Linux machine with a CUDA GPU (pip install aphrodite-engine), "
+                "or set SYSTEM.MODE: api and run a server such as vLLM or llama.cpp."
+            ) from None
+        if not torch.cuda.is_available():
+            raise EngineError(
+                "MODE aphrodite needs a CUDA GPU and none is visible. Use SYSTEM.MODE: api "
+                "with an OpenAI-compatible server instead."
+            )
+        self._sampling_params = SamplingParams
+        self.engine = AsyncAphrodite.from_engine_args(AsyncEngineArgs(**engine_args))
+        self._counter = 0
+
+    async def complete(
+        self, prompt: RenderedPrompt, model: str, sampling: Sampling, stop: list[str], step: str
+    ) -> Completion:
+        if prompt.text is None:
+            raise EngineError("MODE aphrodite runs completion prompts only.")
+        params = self._sampling_params(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            stop=stop or None,
+        )
+        self._counter += 1
+        final = None
+        async for output in self.engine.generate(prompt.text, params, f"{step}-{self._counter}"):
+            final = output
+        if final is None or not final.outputs:
+            raise TransientError("the engine returned no output")
+        result = final.outputs[0]
+        return Completion(
+            result.text,
+            len(final.prompt_token_ids or []),
+            len(result.token_ids or []),
+            str(result.finish_reason or ""),
+        )
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,172 @@
+"""GenerationStep: render → cached? → generate → parse, the one abstraction every LLM stage uses.
+
+A step names its prompt file, its parser (reply text → value, raising ParseError), an optional
+validator (value → None, raising ParseError), its sampling settings and which model role runs it.
+`run(ctx, values)` returns a StepResult and never raises for a bad reply:
+
+- a cached result (same step, rendered prompt, model, sampling, salt) is returned with no call;
+- a reply that fails to parse or validate is retried up to `ctx.parse_retries` more times;
+- after the last try the item is stored as a permanent failure, with every reason, and
+  returned as `ok=False` (never a silent None, never a crash of the run);
+- a request the engine gave up on (server down) is NOT stored, so a rerun tries it again.
+
+The store keeps completions, not parsed values: a cache hit re-parses the stored completion,
+so improving a parser can turn stored failures into successes without paying again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from augmentoolkit.errors import EngineError, EngineUnavailable, ParseError
+from augmentoolkit.generation_functions.engine_wrapper import EngineWrapper, Sampling
+from augmentoolkit.generation_functions.prompts import (
+    COMPLETION_STOPS,
+    PromptLibrary,
+    RenderedPrompt,
+    render,
+)
+from augmentoolkit.generation_functions.store import Store, call_key
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Role = Literal["small", "large"]
+
+
+@dataclass
+class StepStats:
+    """What one step did in this run."""
+
+    requests: int = 0  # model calls made (cache hits excluded)
+    cache_hits: int = 0
+    parse_failures: int = 0  # replies that did not parse (each one retried or final)
+    successes: int = 0
+    failures: int = 0  # items recorded as permanent failures
+    engine_failures: int = 0  # items lost to a server that kept failing (not stored)
+
+
+@dataclass
+class GenerationContext:
+    """Everything a step needs to run: engine, prompts, store, models, mode and counters."""
+
+    engine: EngineWrapper
+    prompts: PromptLibrary
+    store: Store
+    models: dict[str, str]  # role -> model name
+    completion_mode: bool
+    parse_retries: int = 2
+    stats: dict[str, StepStats] = field(default_factory=dict)
+
+    def stats_for(self, step: str) -> StepStats:
+        return self.stats.setdefault(step, StepStats())
+
+
+@dataclass(frozen=True)
+class StepResult(Generic[T]):
+    ok: bool
+    value: T | None
+    errors: tuple[str, ...]
+    cached: bool
+    key: str
+
+    @property
+    def error(self) -> str:
+        return self.errors[-1] if self.errors else ""
+
+
+@dataclass(frozen=True)
+class GenerationStep(Generic[T]):
+    name: str  # also the prompt file name
+    parser: Callable[[str], T]
+    sampling: Sampling = Sampling()
+    role: Role = "small"
+    validator: Callable[[T], None] | None = None
+
+    def render(self, ctx: GenerationContext, values: dict[str, str]) -> RenderedPrompt:
+        return render(ctx.prompts.load(self.name), values, ctx.completion_mode)
+
+    def sampling_for(self, ctx: GenerationContext) -> Sampling:
+        """Completion mode adds the turn headers as stops so the model cannot write both sides."""
+        if not ctx.completion_mode:
+            return self.sampling
+        stops = tuple(dict.fromkeys(COMPLETION_STOPS + self.sampling.stop))
+        return Sampling(
+            self.sampling.temperature, self.sampling.top_p, self.sampling.max_tokens, stops
+        )
+
+    async def run(
+        self, ctx: GenerationContext, values: dict[str, str], salt: str = ""
+    ) -> StepResult[T]:
+        prompt = self.render(ctx, values)
+        model = ctx.models[self.role]
+        sampling = self.sampling_for(ctx)
+        key = call_key(self.name, prompt.as_key_text(), model, sampling.fingerprint(), salt)
+        stats = ctx.stats_for(self.name)
+        store = ctx.store.step(self.name)
+        record = store.get(key)
+        if record is not None:
+            stats.cache_hits += 1
+            return self._from_record(record, key)
+        errors: list[str] = []
+        completions: list[str] = []
+        for _ in range(ctx.parse_retries + 1):
+            try:
+                stats.requests += 1
+                completion = await ctx.engine.generate(prompt, model, sampling, self.name)
+            except EngineUnavailable:
+                raise
+            except EngineError as error:
+                stats.engine_failures += 1
+                return StepResult(False, None, (*errors, str(error)), False, key)
+            completions.append(completion.text)
+            try:
+                value = self._parse(completion.text)
+            except ParseError as error:
+                stats.parse_failures += 1
+                errors.append(str(error))
+                continue
+            stats.successes += 1
+            store.put(self._record(key, prompt, model, completions, errors, ok=True))
+            return StepResult(True, value, tuple(errors), False, key)
+        stats.failures += 1
+        store.put(self._record(key, prompt, model, completions, errors, ok=False))
+        log.debug("%s: permanent failure after %d tries: %s", self.name, len(errors), errors[-1])
+        return StepResult(False, None, tuple(errors), False, key)
+
+    def _parse(self, text: str) -> T:
+        value = self.parser(text)
+        if self.validator is not None:
+            self.validator(value)
+        return value
+
+    def _from_record(self, record: dict[str, Any], key: str) -> StepResult[T]:
+        """Re-parse stored completions, newest success first; the parser may have improved."""
+        for text in reversed(record["completions"]):
+            try:
+                return StepResult(True, self._parse(text), tuple(record["errors"]), True, key)
+            except ParseError:
+                continue
+        return StepResult(False, None, tuple(record["errors"]), True, key)
+
+    def _record(
+        self,
+        key: str,
+        prompt: RenderedPrompt,
+        model: str,
+        completions: list[str],
+        errors: list[str],
+        ok: bool,
+    ) -> dict[str, Any]:
+        return {
+            "key": key,
+            "step": self.name,
+            "ok": ok,
+            "model": model,
+            "prompt": list(prompt.messages) if prompt.messages is not None else prompt.text,
+            "completions": completions,
+            "errors": errors,
+        }

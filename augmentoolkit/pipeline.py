@@ -1,0 +1,275 @@
+"""The pipeline, in the order it runs. `run_pipeline(config)` is what processing.py calls; the
+notebook calls the same `PipelineRun` methods one cell at a time.
+
+    raw_txt_input/*.txt|md|jsonl|pdf
+      → chunking        list[Chunk]          chunks/
+      → judging         list[Chunk]          worthy_for_questions/
+      → questions       list[QAPair]         qatuples_raw/
+      → validation      list[QAPair]         qatuples_validated/
+      → repair          list[QAPair]         qatuples_revised/
+      → planning        list[ConversationPlan]  multi_turn_convs_info/
+      → conversations   list[Conversation]   multi_turn_convs/
+      → export          master_list.jsonl, processed_masterlist.json, simplified_data.jsonl
+
+    inside every LLM stage:
+      GenerationStep.run → prompts.render → store hit? → EngineWrapper.generate → parser → store
+
+Every stage writes its folder atomically when it ends and prints one line: in, kept, dropped,
+failed, model calls, tokens. A stage that leaves nothing raises PipelineEmpty naming the stage
+and the most common reasons.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from augmentoolkit.control_flow_functions.chunking import chunk_documents, read_documents
+
+from augmentoolkit.config import Config
+from augmentoolkit.control_flow_functions.conversations import WRITE_STEPS, write_conversations
+from augmentoolkit.control_flow_functions.export import write_datasets
+from augmentoolkit.control_flow_functions.judging import (
+    JUDGE_CHUNK,
+    judge_chunks,
+    save_judgement_chart,
+)
+from augmentoolkit.control_flow_functions.planning import CHARACTER_STEPS, plan_conversations
+from augmentoolkit.control_flow_functions.progress import StageOutcome
+from augmentoolkit.control_flow_functions.questions import GENERATE_QUESTIONS, PLAN_QUESTIONS
+from augmentoolkit.control_flow_functions.questions import generate_pairs as write_pairs
+from augmentoolkit.control_flow_functions.repair import REPAIR_CONTEXT, repair_pairs
+from augmentoolkit.control_flow_functions.validation import CHECKS, NEW_QUESTION, validate_pairs
+from augmentoolkit.control_flow_functions.verification import VERIFY_CONVERSATION
+from augmentoolkit.errors import PipelineEmpty
+from augmentoolkit.generation_functions.engine_wrapper import (
+    AphroditeBackend,
+    Backend,
+    EngineWrapper,
+    OpenAIBackend,
+    RetryPolicy,
+    aphrodite_engine_args,
+)
+from augmentoolkit.generation_functions.generation_step import GenerationContext
+from augmentoolkit.generation_functions.prompts import PromptLibrary
+from augmentoolkit.generation_functions.store import Store
+from augmentoolkit.io_utils import write_jsonl_atomic
+from augmentoolkit.records import Chunk, Conversation, ConversationPlan, QAPair
+
+log = logging.getLogger(__name__)
+
+
+def prompt_names(config: Config) -> list[str]:
+    """Every prompt this configuration will use, checked before the first call."""
+    steps = [
+        JUDGE_CHUNK,
+        PLAN_QUESTIONS,
+        GENERATE_QUESTIONS,
+        *CHECKS,
+        NEW_QUESTION,
+        REPAIR_CONTEXT,
+        VERIFY_CONVERSATION,
+    ]
+    names = [step.name for step in steps]
+    if config.SYSTEM.ASSISTANT_MODE:
+        return [*names, WRITE_STEPS[0]]
+    return [*names, *(step.name for step in CHARACTER_STEPS), WRITE_STEPS[1]]
+
+
+def build_backend(config: Config) -> Backend:
+    if config.SYSTEM.MODE == "aphrodite":
+        a = config.APHRODITE
+        return AphroditeBackend(
+            aphrodite_engine_args(a.MODEL, a.QUANTIZATION, a.MAX_MODEL_LEN, a.DTYPE)
+        )
+    return OpenAIBackend(config.API.BASE_URL, config.API.API_KEY, config.API.REQUEST_TIMEOUT)
+
+
+def build_context(config: Config, backend: Backend | None = None) -> GenerationContext:
+    """Engine, prompt library (checked now) and store for a run of this configuration."""
+    prompts = PromptLibrary(config.PATH.PROMPTS, config.PATH.DEFAULT_PROMPTS)
+    prompts.check(prompt_names(config))
+    if not config.SYSTEM.ASSISTANT_MODE:
+        prompts.locate_file("personality_traits.yaml")
+    engine = EngineWrapper(
+        backend or build_backend(config),
+        concurrency=config.SYSTEM.CONCURRENCY_LIMIT,
+        send_stop=config.SYSTEM.STOP,
+        retry=RetryPolicy(max_retries=config.API.MAX_RETRIES),
+    )
+    if config.SYSTEM.MODE == "aphrodite":
+        models = {"small": config.APHRODITE.MODEL, "large": config.APHRODITE.MODEL}
+    else:
+        models = {"small": config.API.LOGICAL_MODEL, "large": config.API.LARGE_LOGICAL_MODEL}
+    return GenerationContext(
+        engine=engine,
+        prompts=prompts,
+        store=Store(config.PATH.OUTPUT / "store"),
+        models=models,
+        completion_mode=config.SYSTEM.COMPLETION_MODE,
+        parse_retries=config.SYSTEM.PARSE_RETRIES,
+    )
+
+
+@dataclass
+class PipelineRun:
+    """One run over one configuration; each method is a stage, called in order."""
+
+    config: Config
+    ctx: GenerationContext
+    say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
+    outcomes: list[StageOutcome] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, config: Config, backend: Backend | None = None) -> PipelineRun:
+        config.PATH.OUTPUT.mkdir(parents=True, exist_ok=True)
+        return cls(config, build_context(config, backend))
+
+    @property
+    def output(self) -> Path:
+        return self.config.PATH.OUTPUT
+
+    # 1. read and chunk ------------------------------------------------------------------------
+    def chunk_inputs(self) -> list[Chunk]:
+        docs = read_documents(
+            self.config.PATH.INPUT, warn=lambda line: self.say(f"warning: {line}")
+        )
+        chunks = chunk_documents(docs, self.config.SYSTEM.CHUNK_SIZE)
+        outcome = StageOutcome("read and chunk", items_in=len(chunks), kept=len(chunks))
+        if self.config.SYSTEM.USE_SUBSET:
+            chunks = chunks[: self.config.SYSTEM.SUBSET_SIZE]
+            outcome.kept = len(chunks)
+            outcome.dropped = outcome.items_in - outcome.kept
+            if outcome.dropped:
+                outcome.reasons["beyond SYSTEM.SUBSET_SIZE"] = outcome.dropped
+        write_jsonl_atomic(self.output / "chunks" / "chunks.jsonl", [c.to_dict() for c in chunks])
+        self._finish(outcome, {}, {})
+        return chunks
+
+    # 2. judge chunks --------------------------------------------------------------------------
+    async def judge(self, chunks: list[Chunk]) -> list[Chunk]:
+        before = self._counters()
+        kept, rows, outcome = await judge_chunks(self.ctx, chunks, self.config.SYSTEM.USE_FILENAMES)
+        write_jsonl_atomic(self.output / "worthy_for_questions" / "judgements.jsonl", rows)
+        if self.config.SYSTEM.GRAPH:
+            save_judgement_chart(rows, self.output / "worthy_for_questions" / "judgement.png")
+        self._finish(outcome, *before)
+        return kept
+
+    # 3. generate questions --------------------------------------------------------------------
+    async def generate_questions(self, chunks: list[Chunk]) -> list[QAPair]:
+        before = self._counters()
+        pairs, outcome = await write_pairs(self.ctx, chunks, self.config.SYSTEM.USE_FILENAMES)
+        write_jsonl_atomic(self.output / "qatuples_raw" / "pairs.jsonl", _dicts(pairs))
+        self._finish(outcome, *before)
+        return pairs
+
+    # 4. validate ------------------------------------------------------------------------------
+    async def validate(self, pairs: list[QAPair]) -> list[QAPair]:
+        before = self._counters()
+        system = self.config.SYSTEM
+        kept, rows, outcome = await validate_pairs(
+            self.ctx,
+            pairs,
+            system.DOUBLE_CHECK_COUNTER,
+            system.QA_REGENERATIONS,
+            system.USE_FILENAMES,
+        )
+        write_jsonl_atomic(self.output / "qatuples_validated" / "validation.jsonl", rows)
+        self._finish(outcome, *before)
+        return kept
+
+    # 5. repair context ------------------------------------------------------------------------
+    async def repair(self, pairs: list[QAPair]) -> list[QAPair]:
+        before = self._counters()
+        kept, rows, outcome = await repair_pairs(self.ctx, pairs)
+        write_jsonl_atomic(self.output / "qatuples_revised" / "repairs.jsonl", rows)
+        self._finish(outcome, *before)
+        return kept
+
+    # 6. plan conversations --------------------------------------------------------------------
+    async def plan(self, pairs: list[QAPair]) -> list[ConversationPlan]:
+        before = self._counters()
+        s = self.config.SYSTEM
+        plans, outcome = await plan_conversations(
+            self.ctx, pairs, s.REARRANGEMENTS_TO_TAKE, s.SEED, s.ASSISTANT_MODE, s.USE_FILENAMES
+        )
+        write_jsonl_atomic(self.output / "multi_turn_convs_info" / "plans.jsonl", _dicts(plans))
+        self._finish(outcome, *before)
+        return plans
+
+    # 7. write and verify conversations --------------------------------------------------------
+    async def converse(self, plans: list[ConversationPlan]) -> list[Conversation]:
+        before = self._counters()
+        conversations, outcome = await write_conversations(
+            self.ctx, plans, self.config.SYSTEM.USE_FILENAMES
+        )
+        write_jsonl_atomic(
+            self.output / "multi_turn_convs" / "conversations.jsonl", _dicts(conversations)
+        )
+        self._finish(outcome, *before)
+        return conversations
+
+    # 8. export --------------------------------------------------------------------------------
+    def export(self, conversations: list[Conversation]) -> list[Path]:
+        paths = write_datasets(conversations, self.output)
+        self.say(f"wrote {len(conversations)} conversations to " + ", ".join(str(p) for p in paths))
+        return paths
+
+    async def close(self) -> None:
+        self.ctx.store.close()
+        await self.ctx.engine.close()
+
+    # bookkeeping ------------------------------------------------------------------------------
+    def _counters(self) -> tuple[dict[str, int], dict[str, int]]:
+        requests = {m: u.requests for m, u in self.ctx.engine.usage.items()}
+        tokens = {
+            m: u.prompt_tokens + u.completion_tokens for m, u in self.ctx.engine.usage.items()
+        }
+        return requests, tokens
+
+    def _finish(
+        self, outcome: StageOutcome, requests_before: dict[str, int], tokens_before: dict[str, int]
+    ) -> None:
+        requests_after, tokens_after = self._counters()
+        calls = sum(requests_after.values()) - sum(requests_before.values())
+        tokens = sum(tokens_after.values()) - sum(tokens_before.values())
+        self.outcomes.append(outcome)
+        self.say(
+            f"{outcome.stage}: in {outcome.items_in}, kept {outcome.kept}, dropped "
+            f"{outcome.dropped}, failed {outcome.failed}, calls {calls}, tokens {tokens}"
+        )
+        if outcome.items_in and not outcome.kept:
+            raise PipelineEmpty(
+                f"stage '{outcome.stage}' kept none of its {outcome.items_in} items: "
+                f"{outcome.top_reasons() or 'no reason recorded'}. Look at the stage's folder "
+                f"under {self.output} and the model's replies in {self.output / 'store'}."
+            )
+        if not outcome.items_in:
+            raise PipelineEmpty(
+                f"stage '{outcome.stage}' received nothing to work on. Check the stage before it."
+            )
+
+
+def _dicts(records: list[Any]) -> list[dict[str, Any]]:
+    return [record.to_dict() for record in records]
+
+
+async def run_pipeline(config: Config, backend: Backend | None = None) -> list[Path]:
+    """Run every stage in order and return the dataset files written."""
+    run = PipelineRun.open(config, backend)
+    try:
+        chunks = run.chunk_inputs()
+        chunks = await run.judge(chunks)
+        pairs = await run.generate_questions(chunks)
+        pairs = await run.validate(pairs)
+        pairs = await run.repair(pairs)
+        plans = await run.plan(pairs)
+        conversations = await run.converse(plans)
+        return run.export(conversations)
+    finally:
+        await run.close()
