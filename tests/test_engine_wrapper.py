@@ -1,0 +1,170 @@
+"""EngineWrapper against the scripted server: both modes, usage, stops, the concurrency limit,
+recovery from every injected fault, bounded retries, and the aphrodite error paths."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from augmentoolkit.errors import EngineError, EngineUnavailable
+from augmentoolkit.generation_functions.engine_wrapper import (
+    AphroditeBackend,
+    RetryPolicy,
+    Sampling,
+    aphrodite_engine_args,
+)
+from augmentoolkit.generation_functions.prompts import RenderedPrompt
+from tests.helpers import make_engine
+from tests.llm_server import ScriptedLLMServer
+
+CHAT = RenderedPrompt(messages=({"role": "user", "content": "Say hi"},), text=None)
+TEXT = RenderedPrompt(messages=None, text="### Instruction:\nSay hi\n\n### Response:\n")
+
+
+async def call_once(server: ScriptedLLMServer, prompt: RenderedPrompt, **engine_args: object) -> str:
+    engine = make_engine(server.base_url, **engine_args)  # type: ignore[arg-type]
+    try:
+        done = await engine.generate(prompt, "small-model", Sampling(), "greet")
+        return done.text
+    finally:
+        await engine.close()
+
+
+def test_chat_and_completion_modes_and_usage(server: ScriptedLLMServer) -> None:
+    server.script("greet", ["hello from chat", "hello from completion"])
+
+    async def both() -> tuple[str, str, dict[str, int]]:
+        engine = make_engine(server.base_url)
+        chat = await engine.generate(CHAT, "small-model", Sampling(), "greet")
+        text = await engine.generate(TEXT, "large-model", Sampling(), "greet")
+        usage = engine.usage
+        await engine.close()
+        counts = {m: u.prompt_tokens + u.completion_tokens for m, u in usage.items()}
+        return chat.text, text.text, counts
+
+    chat, text, counts = asyncio.run(both())
+    assert (chat, text) == ("hello from chat", "hello from completion")
+    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/completions"]
+    assert server.requests[0].body["messages"] == [{"role": "user", "content": "Say hi"}]
+    assert server.requests[1].body["prompt"] == TEXT.text
+    assert server.requests[0].step == "greet"
+    assert counts["small-model"] > 0 and counts["large-model"] > 0
+
+
+def test_stop_false_sends_no_stop(server: ScriptedLLMServer) -> None:
+    server.script("greet", ["a STOP b"])
+    engine = make_engine(server.base_url, send_stop=False)
+
+    async def go() -> str:
+        try:
+            return (await engine.generate(CHAT, "m", Sampling(stop=("STOP",)), "greet")).text
+        finally:
+            await engine.close()
+
+    assert asyncio.run(go()) == "a STOP b"
+    assert "stop" not in server.requests[0].body
+
+
+def test_at_most_four_stops_sent_rest_applied_locally(server: ScriptedLLMServer) -> None:
+    server.script("greet", ["one two SIXTH three"])
+    stops = ("S1", "S2", "S3", "S4", "S5", "SIXTH")
+
+    async def go() -> str:
+        engine = make_engine(server.base_url)
+        try:
+            return (await engine.generate(CHAT, "m", Sampling(stop=stops), "greet")).text
+        finally:
+            await engine.close()
+
+    assert asyncio.run(go()) == "one two "
+    assert server.requests[0].body["stop"] == ["S1", "S2", "S3", "S4"]
+
+
+def test_concurrency_never_above_limit(server: ScriptedLLMServer) -> None:
+    server.set_latency(0.05)
+
+    async def many() -> None:
+        engine = make_engine(server.base_url, concurrency=3)
+        await asyncio.gather(*(engine.generate(CHAT, "m", Sampling(), "greet") for _ in range(15)))
+        await engine.close()
+
+    asyncio.run(many())
+    assert server.count() == 15
+    assert server.in_flight_max == 3
+
+
+@pytest.mark.parametrize(
+    ("fault", "options"),
+    [
+        ("429", {"retry_after": 0.05}),
+        ("500", {}),
+        ("503", {}),
+        ("drop", {}),
+        ("slow", {"delay": 2.0}),
+        ("badjson", {}),
+    ],
+)
+def test_recovers_from_each_fault(server: ScriptedLLMServer, fault: str, options: dict) -> None:
+    server.script("greet", ["recovered"])
+    server.inject(fault, count=2, **options)
+    assert asyncio.run(call_once(server, CHAT, timeout=0.5)) == "recovered"
+    assert server.count() == 3
+
+
+def test_retry_after_is_honoured() -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    policy = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05, sleep=record)
+    assert policy.delay(0, 2.0) >= 2.0
+    assert 0.005 <= policy.delay(0, None) <= 0.01
+    assert policy.delay(10, None) <= 0.05
+
+
+def test_retries_are_bounded(server: ScriptedLLMServer) -> None:
+    server.inject("500", count=10)
+    with pytest.raises(EngineError, match="gave up after 3 tries"):
+        asyncio.run(call_once(server, CHAT, max_retries=2))
+    assert server.count() == 3
+
+
+def test_wrong_route_stops_the_run_with_a_fix(server: ScriptedLLMServer) -> None:
+    async def go() -> None:
+        engine = make_engine(server.base_url.removesuffix("/v1") + "/wrong")
+        try:
+            await engine.generate(CHAT, "m", Sampling(), "greet")
+        finally:
+            await engine.close()
+
+    with pytest.raises(EngineUnavailable, match="404"):
+        asyncio.run(go())
+
+
+def test_key_is_sent_but_never_logged(
+    server: ScriptedLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "sk-test-5ecret-value"
+    server.inject("500", count=1)
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(call_once(server, CHAT, key=key))
+    assert server.requests[-1].headers.get("authorization") == f"Bearer {key}"
+    assert key not in caplog.text
+    assert "retry" in caplog.text  # the retry was logged, without the key
+
+
+def test_aphrodite_argument_mapping() -> None:
+    assert aphrodite_engine_args("org/m", "", 12000, "float16") == {
+        "model": "org/m", "quantization": None, "max_model_len": 12000, "dtype": "float16",
+        "disable_log_requests": True,
+    }
+    assert aphrodite_engine_args("org/m", "gptq", 4096, "bfloat16")["quantization"] == "gptq"
+
+
+def test_aphrodite_missing_package_gives_a_fix() -> None:
+    # This machine has no aphrodite-engine and no CUDA GPU; the real engine is untested here.
+    with pytest.raises(EngineError, match="MODE aphrodite needs"):
+        AphroditeBackend(aphrodite_engine_args("org/m", "", 12000, "float16"))
