@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    print(f"done: dataset in {paths[-1]}")
+    sharegpt = next(p for p in paths if p.name == "simplified_data.jsonl")
+    print(f"done: dataset in {sharegpt}")
     return 0
 
 

@@ -86,6 +86,7 @@ class SystemConfig:
     PARSE_RETRIES: int
     QA_REGENERATIONS: int
     SEED: int
+    META_DATAGEN: bool
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,21 @@ class AphroditeConfig:
 
 
 @dataclass(frozen=True)
+class CostConfig:
+    LOGICAL_INPUT_PRICE: float
+    LOGICAL_OUTPUT_PRICE: float
+    LARGE_INPUT_PRICE: float
+    LARGE_OUTPUT_PRICE: float
+    BUDGET: float
+
+
+@dataclass(frozen=True)
 class Config:
     PATH: PathConfig
     API: ApiConfig
     SYSTEM: SystemConfig
     APHRODITE: AphroditeConfig
+    COST: CostConfig
     source: Path = field(default=Path("config.yaml"), compare=False)
 
 
@@ -138,12 +149,20 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "PARSE_RETRIES": (int, 2, 0),
         "QA_REGENERATIONS": (int, 2, 0),
         "SEED": (int, 1048596, 0),
+        "META_DATAGEN": (bool, False, None),
     },
     "APHRODITE": {
         "MODEL": (str, "", None),
         "QUANTIZATION": (str, "", None),
         "MAX_MODEL_LEN": (int, 12000, 512),
         "DTYPE": (str, "float16", None),
+    },
+    "COST": {
+        "LOGICAL_INPUT_PRICE": (float, 0.0, 0.0),
+        "LOGICAL_OUTPUT_PRICE": (float, 0.0, 0.0),
+        "LARGE_INPUT_PRICE": (float, 0.0, 0.0),
+        "LARGE_OUTPUT_PRICE": (float, 0.0, 0.0),
+        "BUDGET": (float, 0.0, 0.0),
     },
 }
 
@@ -167,6 +186,7 @@ def load_config(path: str | Path) -> Config:
         API=ApiConfig(**{**values["API"], "API_KEY": resolve_api_key(values["API"]["API_KEY"])}),
         SYSTEM=SystemConfig(**values["SYSTEM"]),
         APHRODITE=AphroditeConfig(**values["APHRODITE"]),
+        COST=CostConfig(**values["COST"]),
         source=path,
     )
 
@@ -241,7 +261,7 @@ def _check_value(name: str, value: Any, kind: type, rule: Any, problems: list[st
         return value
     if isinstance(rule, tuple) and value not in rule:
         problems.append(f"{name}: {value!r} is not one of {', '.join(rule)}. Pick one of those.")
-    elif isinstance(rule, int | float) and value < rule:
+    elif isinstance(rule, int | float) and isinstance(value, int | float) and value < rule:
         problems.append(f"{name}: {value} is below the minimum {rule}. Set it to {rule} or more.")
     return value
 

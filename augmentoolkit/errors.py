@@ -5,6 +5,7 @@
     ├── PromptError             a prompt file is missing, malformed, or lacks a variable
     ├── EngineError             the model failed for good after bounded retries
     │   └── EngineUnavailable   errors kept coming (dead server, wrong model): stop early
+    │       └── BudgetReached   COST.BUDGET is spent: stop cleanly; rerun with a higher cap
     ├── ParseError              a model reply did not have the expected layout (a retryable failure)
     ├── InputError              input files are missing, unreadable or empty
     └── PipelineEmpty           a stage dropped every item; says which stage and why
@@ -46,6 +47,10 @@ class EngineError(AugmentoolkitError):
 
 class EngineUnavailable(EngineError):
     """Errors kept coming, so the run stopped early instead of grinding through every item."""
+
+
+class BudgetReached(EngineUnavailable):
+    """The run's cost reached COST.BUDGET; finished calls are saved, so a rerun resumes."""
 
 
 class ParseError(AugmentoolkitError):

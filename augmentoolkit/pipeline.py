@@ -9,7 +9,8 @@ notebook calls the same `PipelineRun` methods one cell at a time.
       → repair          list[QAPair]         qatuples_revised/
       → planning        list[ConversationPlan]  multi_turn_convs_info/
       → conversations   list[Conversation]   multi_turn_convs/
-      → export          master_list.jsonl, processed_masterlist.json, simplified_data.jsonl
+      → export          master_list.jsonl, processed_masterlist.json, simplified_data.jsonl,
+                        openai_messages.jsonl, qa_pairs.jsonl
 
     inside every LLM stage:
       GenerationStep.run → prompts.render → store hit? → EngineWrapper.generate → parser → store
@@ -23,14 +24,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from augmentoolkit.control_flow_functions.chunking import chunk_documents, read_documents
-
 from augmentoolkit.config import Config
+from augmentoolkit.control_flow_functions.chunking import chunk_documents, read_documents
 from augmentoolkit.control_flow_functions.conversations import WRITE_STEPS, write_conversations
 from augmentoolkit.control_flow_functions.export import write_datasets
 from augmentoolkit.control_flow_functions.judging import (
@@ -89,6 +90,22 @@ def build_backend(config: Config) -> Backend:
     return OpenAIBackend(config.API.BASE_URL, config.API.API_KEY, config.API.REQUEST_TIMEOUT)
 
 
+def model_names(config: Config) -> dict[str, str]:
+    """Model per role: "small" runs every step but conversation writing, "large" writes."""
+    if config.SYSTEM.MODE == "aphrodite":
+        return {"small": config.APHRODITE.MODEL, "large": config.APHRODITE.MODEL}
+    return {"small": config.API.LOGICAL_MODEL, "large": config.API.LARGE_LOGICAL_MODEL}
+
+
+def model_prices(config: Config) -> dict[str, tuple[float, float]]:
+    """USD per million (prompt, completion) tokens per model name."""
+    names, cost = model_names(config), config.COST
+    prices = {names["small"]: (cost.LOGICAL_INPUT_PRICE, cost.LOGICAL_OUTPUT_PRICE)}
+    if names["large"] != names["small"]:
+        prices[names["large"]] = (cost.LARGE_INPUT_PRICE, cost.LARGE_OUTPUT_PRICE)
+    return prices
+
+
 def build_context(config: Config, backend: Backend | None = None) -> GenerationContext:
     """Engine, prompt library (checked now) and store for a run of this configuration."""
     prompts = PromptLibrary(config.PATH.PROMPTS, config.PATH.DEFAULT_PROMPTS)
@@ -100,16 +117,14 @@ def build_context(config: Config, backend: Backend | None = None) -> GenerationC
         concurrency=config.SYSTEM.CONCURRENCY_LIMIT,
         send_stop=config.SYSTEM.STOP,
         retry=RetryPolicy(max_retries=config.API.MAX_RETRIES),
+        prices=model_prices(config),
+        budget=config.COST.BUDGET,
     )
-    if config.SYSTEM.MODE == "aphrodite":
-        models = {"small": config.APHRODITE.MODEL, "large": config.APHRODITE.MODEL}
-    else:
-        models = {"small": config.API.LOGICAL_MODEL, "large": config.API.LARGE_LOGICAL_MODEL}
     return GenerationContext(
         engine=engine,
         prompts=prompts,
         store=Store(config.PATH.OUTPUT / "store"),
-        models=models,
+        models=model_names(config),
         completion_mode=config.SYSTEM.COMPLETION_MODE,
         parse_retries=config.SYSTEM.PARSE_RETRIES,
     )
@@ -135,6 +150,7 @@ class PipelineRun:
 
     # 1. read and chunk ------------------------------------------------------------------------
     def chunk_inputs(self) -> list[Chunk]:
+        before = self._counters()
         docs = read_documents(
             self.config.PATH.INPUT, warn=lambda line: self.say(f"warning: {line}")
         )
@@ -147,7 +163,7 @@ class PipelineRun:
             if outcome.dropped:
                 outcome.reasons["beyond SYSTEM.SUBSET_SIZE"] = outcome.dropped
         write_jsonl_atomic(self.output / "chunks" / "chunks.jsonl", [c.to_dict() for c in chunks])
-        self._finish(outcome, {}, {})
+        self._finish(outcome, *before)
         return chunks
 
     # 2. judge chunks --------------------------------------------------------------------------
@@ -215,33 +231,46 @@ class PipelineRun:
         return conversations
 
     # 8. export --------------------------------------------------------------------------------
-    def export(self, conversations: list[Conversation]) -> list[Path]:
-        paths = write_datasets(conversations, self.output)
+    def export(self, conversations: list[Conversation], pairs: list[QAPair]) -> list[Path]:
+        paths = write_datasets(conversations, pairs, self.output)
+        if self.config.SYSTEM.META_DATAGEN:
+            write_meta_datagen(self.ctx.store.folder, self.output / "meta_datagen")
         self.say(f"wrote {len(conversations)} conversations to " + ", ".join(str(p) for p in paths))
         return paths
+
+    def report(self) -> Path:
+        """Write OUTPUT/run_report.md with counts, cost, time and charts of this run."""
+        engine = self.ctx.engine
+        path = write_run_report(
+            self.output, self.outcomes, engine.usage, engine.prices, self.ctx.stats
+        )
+        self.say(f"cost ${engine.cost():.4f}; run report in {path}")
+        return path
 
     async def close(self) -> None:
         self.ctx.store.close()
         await self.ctx.engine.close()
 
     # bookkeeping ------------------------------------------------------------------------------
-    def _counters(self) -> tuple[dict[str, int], dict[str, int]]:
-        requests = {m: u.requests for m, u in self.ctx.engine.usage.items()}
-        tokens = {
-            m: u.prompt_tokens + u.completion_tokens for m, u in self.ctx.engine.usage.items()
-        }
-        return requests, tokens
+    def _counters(self) -> tuple[int, int, float]:
+        """Requests and tokens so far, all models together, and the clock."""
+        usage = self.ctx.engine.usage.values()
+        requests = sum(u.requests for u in usage)
+        tokens = sum(u.prompt_tokens + u.completion_tokens for u in usage)
+        return requests, tokens, time.monotonic()
 
     def _finish(
-        self, outcome: StageOutcome, requests_before: dict[str, int], tokens_before: dict[str, int]
+        self, outcome: StageOutcome, requests_before: int, tokens_before: int, started: float
     ) -> None:
-        requests_after, tokens_after = self._counters()
-        calls = sum(requests_after.values()) - sum(requests_before.values())
-        tokens = sum(tokens_after.values()) - sum(tokens_before.values())
+        requests, tokens, now = self._counters()
+        outcome.calls = requests - requests_before
+        outcome.tokens = tokens - tokens_before
+        outcome.seconds = now - started
         self.outcomes.append(outcome)
         self.say(
             f"{outcome.stage}: in {outcome.items_in}, kept {outcome.kept}, dropped "
-            f"{outcome.dropped}, failed {outcome.failed}, calls {calls}, tokens {tokens}"
+            f"{outcome.dropped}, failed {outcome.failed}, calls {outcome.calls}, "
+            f"tokens {outcome.tokens}, {outcome.seconds:.1f}s"
         )
         if outcome.items_in and not outcome.kept:
             raise PipelineEmpty(
@@ -270,6 +299,8 @@ async def run_pipeline(config: Config, backend: Backend | None = None) -> list[P
         pairs = await run.repair(pairs)
         plans = await run.plan(pairs)
         conversations = await run.converse(plans)
-        return run.export(conversations)
+        return run.export(conversations, pairs)
     finally:
+        if run.outcomes:
+            run.report()
         await run.close()

@@ -16,8 +16,17 @@ from tests.llm_server import ScriptedLLMServer
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "raw_txt_input"
-SECRET_ENV = ("OPENAI_API_KEY", "AUGMENTOOLKIT_API_KEY", "OPENAI_BASE_URL", "HTTP_PROXY",
-              "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+SECRET_ENV = (
+    "OPENAI_API_KEY",
+    "AUGMENTOOLKIT_API_KEY",
+    "OPENAI_BASE_URL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -80,8 +89,11 @@ def make_config(tmp_path: Path, input_dir: Path) -> ConfigFactory:
                 "DEFAULT_PROMPTS": str(REPO / "prompts"),
                 "PROMPTS": str(REPO / "prompts"),
             },
-            "API": {"BASE_URL": "http://127.0.0.1:9/v1", "LOGICAL_MODEL": "small-model",
-                    "LARGE_LOGICAL_MODEL": "large-model"},
+            "API": {
+                "BASE_URL": "http://127.0.0.1:9/v1",
+                "LOGICAL_MODEL": "small-model",
+                "LARGE_LOGICAL_MODEL": "large-model",
+            },
             "SYSTEM": {"CONCURRENCY_LIMIT": 8},
         }
         for section, values in sections.items():

@@ -30,8 +30,9 @@ def make_engine(
     max_retries: int = 4,
 ) -> EngineWrapper:
     backend = OpenAIBackend(base_url, Secret(key), timeout)
-    return EngineWrapper(backend, concurrency=concurrency, send_stop=send_stop,
-                         retry=fast_retry(max_retries))
+    return EngineWrapper(
+        backend, concurrency=concurrency, send_stop=send_stop, retry=fast_retry(max_retries)
+    )
 
 
 def make_context(

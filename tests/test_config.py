@@ -63,8 +63,9 @@ def test_each_bad_value_is_named_with_a_fix(
 
 def test_aphrodite_needs_completion_mode(make_config: ConfigFactory) -> None:
     with pytest.raises(ConfigError) as caught:
-        make_config(SYSTEM={"MODE": "aphrodite", "COMPLETION_MODE": False},
-                    APHRODITE={"MODEL": "org/model"})
+        make_config(
+            SYSTEM={"MODE": "aphrodite", "COMPLETION_MODE": False}, APHRODITE={"MODEL": "org/model"}
+        )
     assert caught.value.problems == [
         "SYSTEM.MODE: aphrodite runs completion prompts only, but SYSTEM.COMPLETION_MODE is "
         "False. Set COMPLETION_MODE: True, or use MODE: api for chat mode."
@@ -72,11 +73,14 @@ def test_aphrodite_needs_completion_mode(make_config: ConfigFactory) -> None:
 
 
 def test_unknown_section_and_many_problems_listed_together(tmp_path: Path) -> None:
-    path = write_config(tmp_path, {
-        "PATHS": {"INPUT": "x"},
-        "SYSTEM": {"MODE": "gpu", "DOUBLE_CHECK_COUNTER": -1, "GRAPH": "no"},
-        "PATH": {"INPUT": str(tmp_path / "missing")},
-    })
+    path = write_config(
+        tmp_path,
+        {
+            "PATHS": {"INPUT": "x"},
+            "SYSTEM": {"MODE": "gpu", "DOUBLE_CHECK_COUNTER": -1, "GRAPH": "no"},
+            "PATH": {"INPUT": str(tmp_path / "missing")},
+        },
+    )
     problems = problems_of(path)
     assert len(problems) == 5
     assert problems[0].startswith("PATHS: unknown section")
@@ -95,9 +99,17 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
     (tmp_path / "texts").mkdir()
     (tmp_path / "prompts").mkdir()
-    path = write_config(tmp_path, {"PATH": {"INPUT": "texts", "OUTPUT": "out",
-                                            "PROMPTS": "prompts",
-                                            "DEFAULT_PROMPTS": str(REPO / "prompts")}})
+    path = write_config(
+        tmp_path,
+        {
+            "PATH": {
+                "INPUT": "texts",
+                "OUTPUT": "out",
+                "PROMPTS": "prompts",
+                "DEFAULT_PROMPTS": str(REPO / "prompts"),
+            }
+        },
+    )
     config = load_config(path)
     assert config.PATH.INPUT == tmp_path / "texts"
     assert config.PATH.OUTPUT == tmp_path / "out"
@@ -123,7 +135,10 @@ def test_cli_reports_all_problems_exit_2_no_traceback(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"SYSTEM": {"MODE": "nope", "STOP": 3, "EXTRA": 1}})
     done = subprocess.run(
         [sys.executable, str(REPO / "processing.py"), "--config", str(path)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

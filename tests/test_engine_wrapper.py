@@ -23,7 +23,9 @@ CHAT = RenderedPrompt(messages=({"role": "user", "content": "Say hi"},), text=No
 TEXT = RenderedPrompt(messages=None, text="### Instruction:\nSay hi\n\n### Response:\n")
 
 
-async def call_once(server: ScriptedLLMServer, prompt: RenderedPrompt, **engine_args: object) -> str:
+async def call_once(
+    server: ScriptedLLMServer, prompt: RenderedPrompt, **engine_args: object
+) -> str:
     engine = make_engine(server.base_url, **engine_args)  # type: ignore[arg-type]
     try:
         done = await engine.generate(prompt, "small-model", Sampling(), "greet")
@@ -158,7 +160,10 @@ def test_key_is_sent_but_never_logged(
 
 def test_aphrodite_argument_mapping() -> None:
     assert aphrodite_engine_args("org/m", "", 12000, "float16") == {
-        "model": "org/m", "quantization": None, "max_model_len": 12000, "dtype": "float16",
+        "model": "org/m",
+        "quantization": None,
+        "max_model_len": 12000,
+        "dtype": "float16",
         "disable_log_requests": True,
     }
     assert aphrodite_engine_args("org/m", "gptq", 4096, "bfloat16")["quantization"] == "gptq"

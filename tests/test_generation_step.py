@@ -142,8 +142,9 @@ def test_engine_failure_is_not_stored(
     assert not ok and "gave up" in errors[-1]
     server.reset()
     server.set_responder(lambda request: "WORD: back")
-    [(ok, value, _)] = run_steps(make_context(server.base_url, prompts, tmp_path),
-                                 [(ECHO, {"text": "t"}, "")])
+    [(ok, value, _)] = run_steps(
+        make_context(server.base_url, prompts, tmp_path), [(ECHO, {"text": "t"}, "")]
+    )
     assert (ok, value) == (True, "back")
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from augmentoolkit.generation_functions.parsers import format_qa_list, parse_conversation
-
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.control_flow_functions.verification import (
@@ -20,6 +18,7 @@ from augmentoolkit.control_flow_functions.verification import (
 )
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.generation_functions.parsers import format_qa_list, parse_conversation
 from augmentoolkit.records import Conversation, ConversationPlan, Turn
 
 WRITE_SAMPLING = Sampling(0.7, 1.0, 2500)

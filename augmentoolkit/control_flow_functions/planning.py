@@ -19,18 +19,18 @@ import re
 from pathlib import Path
 
 import yaml
-from augmentoolkit.generation_functions.parsers import (
-    format_qa_list,
-    parse_character_card,
-    parse_plan,
-    parse_scenario,
-)
 
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.errors import PromptError
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.generation_functions.parsers import (
+    format_qa_list,
+    parse_character_card,
+    parse_plan,
+    parse_scenario,
+)
 from augmentoolkit.records import ConversationPlan, QAPair, content_id
 
 DUPLICATE_PREFIX = 15  # questions whose first 15 normalised characters match count as duplicates

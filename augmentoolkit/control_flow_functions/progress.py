@@ -47,6 +47,9 @@ class StageOutcome:
     dropped: int = 0
     failed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    calls: int = 0  # model requests made during the stage
+    tokens: int = 0  # prompt + completion tokens of those requests
+    seconds: float = 0.0
 
     def drop(self, reason: str) -> None:
         self.dropped += 1

@@ -7,12 +7,11 @@ chunk id travel with it to the final dataset.
 
 from __future__ import annotations
 
-from augmentoolkit.generation_functions.parsers import parse_plan, parse_qa_pairs
-
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.generation_functions.parsers import parse_plan, parse_qa_pairs
 from augmentoolkit.records import Chunk, QAPair, content_id
 
 MAX_PAIRS_PER_CHUNK = 4

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from augmentoolkit.generation_functions.parsers import RepairOutcome, parse_repair
-
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.generation_functions.parsers import RepairOutcome, parse_repair
 from augmentoolkit.records import QAPair
 
 REPAIR_CONTEXT = GenerationStep("repair_context", parse_repair, Sampling(0.2, 1.0, 900))
@@ -29,7 +28,8 @@ async def repair_pairs(
         return result.value, result.error
 
     results = await map_with_progress(pairs, repair, "repairing context")
-    kept, rows = [], []
+    kept: list[QAPair] = []
+    rows: list[dict[str, object]] = []
     for pair, (verdict, error) in zip(pairs, results, strict=True):
         if verdict is None:
             outcome.fail(f"repair verdict unreadable: {error}")

@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from augmentoolkit.generation_functions.parsers import parse_single_qa, parse_verdict
-
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.control_flow_functions.questions import make_pair
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.generation_functions.parsers import parse_single_qa, parse_verdict
 from augmentoolkit.records import QAPair
 
 CHECK_SAMPLING = Sampling(0.2, 1.0, 800)
@@ -105,7 +104,8 @@ async def validate_pairs(
 
     async def settle(pair: QAPair) -> dict[str, object]:
         source = source_line(pair.chunk, use_filenames)
-        current, history = pair, []
+        current = pair
+        history: list[dict[str, str]] = []
         for attempt in range(regenerations + 1):
             problem = await check_pair(ctx, current, votes, source)
             if problem is None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 
-from augmentoolkit.generation_functions.parsers import parse_verdict
-
 from augmentoolkit.errors import ParseError
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationStep
+from augmentoolkit.generation_functions.parsers import parse_verdict
 from augmentoolkit.records import QAPair
 
 # Share of an answer's content words that its answer turn must contain.

@@ -11,7 +11,8 @@ The wrapper owns, in one place each:
   jitter, honouring Retry-After, at most `max_retries` times; other errors are not retried;
 - stop sequences: none when `send_stop` is False; otherwise at most 4 are sent (a common
   provider limit) and all of them are applied to the reply locally;
-- token usage per model, for cost reporting.
+- token usage per model, its cost at the configured prices, and the optional budget cap: once
+  the cost reaches the budget no new request starts and BudgetReached stops the run.
 It never logs or stores the API key. It does not parse replies; GenerationStep does.
 """
 
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 import openai
 
 from augmentoolkit.config import Secret
-from augmentoolkit.errors import EngineError, EngineUnavailable
+from augmentoolkit.errors import BudgetReached, EngineError, EngineUnavailable
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 
 log = logging.getLogger(__name__)
@@ -112,12 +113,31 @@ class EngineWrapper:
         concurrency: int,
         send_stop: bool = True,
         retry: RetryPolicy | None = None,
+        prices: dict[str, tuple[float, float]] | None = None,
+        budget: float = 0.0,
     ) -> None:
         self.backend = backend
         self.send_stop = send_stop
         self.retry = retry or RetryPolicy()
         self.usage: dict[str, ModelUsage] = {}
+        self.prices = prices or {}  # model -> (USD per million prompt, completion tokens)
+        self.budget = budget
         self._slots = asyncio.Semaphore(concurrency)
+
+    def cost(self) -> float:
+        """Dollars spent so far at the configured prices."""
+        total = 0.0
+        for model, usage in self.usage.items():
+            input_price, output_price = self.prices.get(model, (0.0, 0.0))
+            total += usage.prompt_tokens * input_price + usage.completion_tokens * output_price
+        return total / 1_000_000
+
+    def _check_budget(self) -> None:
+        if self.budget and self.cost() >= self.budget:
+            raise BudgetReached(
+                f"the budget of ${self.budget:.2f} (COST.BUDGET) is spent (${self.cost():.2f}). "
+                "Finished calls are saved: raise COST.BUDGET and run again to resume."
+            )
 
     async def generate(
         self, prompt: RenderedPrompt, model: str, sampling: Sampling, step: str = ""
@@ -128,6 +148,7 @@ class EngineWrapper:
         for attempt in range(self.retry.max_retries + 1):
             try:
                 async with self._slots:
+                    self._check_budget()
                     usage.requests += 1
                     completion = await self.backend.complete(
                         prompt, model, sampling, stop_sent, step
@@ -278,8 +299,8 @@ class AphroditeBackend:
 
     def __init__(self, engine_args: dict[str, Any]) -> None:
         try:
-            import torch  # type: ignore[import-not-found]
-            from aphrodite import (  # type: ignore[import-not-found]
+            import torch
+            from aphrodite import (
                 AsyncAphrodite,
                 AsyncEngineArgs,
                 SamplingParams,
