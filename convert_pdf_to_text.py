@@ -295,8 +295,10 @@ def dehyphenate(left: str, right: str, vocabulary: set[str]) -> str | None:
 
 
 def _is_heading(line: str) -> bool:
+    """An all-capitals line such as "RELIGIOUS SUPPORT FOUNDATIONS" (not "(UMT).")."""
     letters = [ch for ch in line if ch.isalpha()]
-    return len(letters) >= 3 and all(ch.isupper() for ch in letters)
+    upper = len(letters) >= 3 and all(ch.isupper() for ch in letters)
+    return upper and line[:1].isalnum() and not line.endswith(",")
 
 
 def _starts_block(line: str) -> bool:

@@ -33,7 +33,7 @@ from typing import Any
 from augmentoolkit.config import Config
 from augmentoolkit.control_flow_functions.chunking import chunk_documents, read_documents
 from augmentoolkit.control_flow_functions.conversations import WRITE_STEPS, write_conversations
-from augmentoolkit.control_flow_functions.export import write_datasets
+from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
 from augmentoolkit.control_flow_functions.judging import (
     JUDGE_CHUNK,
     judge_chunks,
@@ -60,6 +60,7 @@ from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import Store
 from augmentoolkit.io_utils import write_jsonl_atomic
 from augmentoolkit.records import Chunk, Conversation, ConversationPlan, QAPair
+from augmentoolkit.report import write_run_report
 
 log = logging.getLogger(__name__)
 
