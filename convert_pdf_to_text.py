@@ -137,36 +137,39 @@ def _unlock(reader: PdfReader) -> None:
         raise PdfError("encrypted (needs a password); remove the password first")
 
 
+def _page_texts(reader: PdfReader) -> tuple[list[str], int]:
+    """Text of every page (unreadable pages give ""), and how many pages could not be read."""
+    texts: list[str] = []
+    errors: list[Exception] = []
+    for page in reader.pages:
+        try:
+            texts.append(page.extract_text() or "")
+        except DependencyError:
+            raise
+        except Exception as exc:  # pypdf raises many types on broken content streams
+            errors.append(exc)
+            texts.append("")
+    if not texts:
+        raise PdfError("PDF has no pages")
+    if len(errors) == len(texts):
+        raise PdfError(f"damaged PDF, no page readable ({_one_line(errors[0])})")
+    return texts, len(errors)
+
+
 def _read_pages(path: Path) -> tuple[list[str], int]:
     """Return the raw text of every page and how many pages could not be read."""
     _check_header(path)
-    texts: list[str] = []
-    failed = 0
-    first_error: Exception | None = None
     try:
         with _quiet_pypdf():
             reader = PdfReader(path)
             _unlock(reader)
-            for page in reader.pages:
-                try:
-                    texts.append(page.extract_text() or "")
-                except DependencyError:
-                    raise
-                except Exception as exc:  # pypdf raises many types on broken content streams
-                    failed += 1
-                    first_error = first_error or exc
-                    texts.append("")
+            return _page_texts(reader)
     except PdfError:
         raise
     except DependencyError as exc:
         raise PdfError(f"needs an optional package: {_one_line(exc)}") from None
     except Exception as exc:  # damaged files surface as PdfReadError, KeyError, ValueError, ...
         raise PdfError(f"damaged PDF ({_one_line(exc)})") from None
-    if not texts:
-        raise PdfError("PDF has no pages")
-    if first_error is not None and failed == len(texts):
-        raise PdfError(f"damaged PDF, no page readable ({_one_line(first_error)})")
-    return texts, failed
 
 
 def extract(path: Path) -> Extraction:
@@ -226,13 +229,13 @@ def is_page_number(line: str) -> bool:
 
 def repeated_edge_keys(pages: Sequence[Sequence[str]]) -> set[str]:
     """Keys of lines found near the top or bottom of enough pages to be headers or footers."""
+    if len(pages) < 2:
+        return set()
     counts: Counter[str] = Counter()
     for lines in pages:
         counts.update({header_key(lines[i]) for i in _edge_indices(lines)})
     needed = max(MIN_REPEATS, -(-len(pages) // REPEAT_PAGES_PER_HIT))
     needed = min(needed, len(pages))
-    if len(pages) < 2:
-        return set()
     return {key for key, count in counts.items() if key and count >= needed}
 
 
@@ -285,7 +288,9 @@ def dehyphenate(left: str, right: str, vocabulary: set[str]) -> str | None:
     """Join ``right`` onto ``left`` if ``left`` ends in a word split by a hyphen, else None."""
     if left.endswith("\u00ad") and right[:1].isalpha():
         return left[:-1] + right
-    match = _HYPHENATED_END.search(left)
+    if not left.endswith("-"):
+        return None
+    match = _HYPHENATED_END.search(left[-80:])  # ``left`` may be a whole paragraph so far
     leading = _LEADING_LETTERS.match(right)
     if match is None or leading is None:
         return None
@@ -296,9 +301,9 @@ def dehyphenate(left: str, right: str, vocabulary: set[str]) -> str | None:
 
 def _is_heading(line: str) -> bool:
     """An all-capitals line such as "RELIGIOUS SUPPORT FOUNDATIONS" (not "(UMT).")."""
-    letters = [ch for ch in line if ch.isalpha()]
-    upper = len(letters) >= 3 and all(ch.isupper() for ch in letters)
-    return upper and line[:1].isalnum() and not line.endswith(",")
+    if not line[:1].isalnum() or line.endswith(",") or line != line.upper():
+        return False
+    return sum(ch.isalpha() for ch in line) >= 3
 
 
 def _starts_block(line: str) -> bool:
@@ -429,8 +434,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Convert PDFs to plain text for raw_txt_input (no OCR).",
+        epilog="Exit status: 0 all converted, 1 some file failed, 2 bad arguments.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="PDF files, or folders searched recursively for *.pdf",
+    )
     parser.add_argument(
         "--out",
         type=Path,

@@ -47,6 +47,7 @@ from augmentoolkit.control_flow_functions.repair import REPAIR_CONTEXT, repair_p
 from augmentoolkit.control_flow_functions.validation import CHECKS, NEW_QUESTION, validate_pairs
 from augmentoolkit.control_flow_functions.verification import VERIFY_CONVERSATION
 from augmentoolkit.errors import PipelineEmpty
+from augmentoolkit.estimate import estimate_run
 from augmentoolkit.generation_functions.engine_wrapper import (
     AphroditeBackend,
     Backend,
@@ -164,6 +165,7 @@ class PipelineRun:
             if outcome.dropped:
                 outcome.reasons["beyond SYSTEM.SUBSET_SIZE"] = outcome.dropped
         write_jsonl_atomic(self.output / "chunks" / "chunks.jsonl", [c.to_dict() for c in chunks])
+        self.say(estimate_run(self.config, chunks, self.ctx.prompts).describe())
         self._finish(outcome, *before)
         return chunks
 
