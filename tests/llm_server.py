@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 STEP_HEADER = "X-Augmentoolkit-Step"
 DEFAULT_MODEL = "scripted-model"
@@ -407,9 +407,12 @@ class _Handler(BaseHTTPRequestHandler):
             message += f"{CHAT} and {COMPLETIONS}."
             return self.send_json(404, error_body(message, "invalid_request_error", "not_found"))
         try:
-            body = cast(dict[str, Any], json.loads(raw)) if raw else {}
+            body = json.loads(raw) if raw else {}
         except ValueError:
-            return self.send_json(400, error_body("Body is not JSON.", "invalid_request_error"))
+            body = None
+        if not isinstance(body, dict):
+            message = "The body is not a JSON object."
+            return self.send_json(400, error_body(message, "invalid_request_error"))
         headers = {name.lower(): value for name, value in self.headers.items()}
         request = RecordedRequest(self.path, body, headers, headers.get(STEP_HEADER.lower()))
         owner = self.server.owner

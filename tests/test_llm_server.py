@@ -104,6 +104,13 @@ def test_unknown_route_is_a_404_and_not_recorded(srv: ScriptedLLMServer) -> None
     assert srv.count() == 0
 
 
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]"])
+def test_a_body_that_is_not_a_json_object_is_a_400(srv: ScriptedLLMServer, raw: bytes) -> None:
+    response = httpx.post(srv.base_url + "/chat/completions", content=raw, timeout=5)
+    assert response.status_code == 400
+    assert "JSON object" in response.json()["error"]["message"]
+
+
 # -- scripting and recording ------------------------------------------------------------------
 
 
