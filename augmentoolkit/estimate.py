@@ -17,8 +17,14 @@ from augmentoolkit.records import Chunk
 PAIRS_PER_CHUNK = 3
 # Typical reply length in tokens per step (what small instruct models tend to write).
 REPLY_TOKENS = {
-    "judge_chunk": 120, "plan_questions": 200, "generate_questions": 400, "check": 150,
-    "repair_context": 150, "character": 250, "conversation": 150, "verify_conversation": 150,
+    "judge_chunk": 120,
+    "plan_questions": 200,
+    "generate_questions": 400,
+    "check": 150,
+    "repair_context": 150,
+    "character": 250,
+    "conversation": 150,
+    "verify_conversation": 150,
 }
 
 
@@ -49,17 +55,26 @@ def estimate_run(config: Config, chunks: list[Chunk], prompts: PromptLibrary) ->
     large_calls = large_in = large_out = 0
     for chunk in chunks:
         pairs, orderings = PAIRS_PER_CHUNK, system.REARRANGEMENTS_TO_TAKE
-        steps = [("judge_chunk", 1, "judge_chunk"), ("plan_questions", 1, "plan_questions"),
-                 ("generate_questions", 1, "generate_questions"),
-                 ("check_question", pairs * votes, "check"),
-                 ("check_answer_relevancy", pairs * votes, "check"),
-                 ("check_answer_accuracy", pairs * votes, "check"),
-                 ("repair_context", pairs, "repair_context"),
-                 ("verify_conversation", orderings, "verify_conversation")]
+        steps = [
+            ("judge_chunk", 1, "judge_chunk"),
+            ("plan_questions", 1, "plan_questions"),
+            ("generate_questions", 1, "generate_questions"),
+            ("check_question", pairs * votes, "check"),
+            ("check_answer_relevancy", pairs * votes, "check"),
+            ("check_answer_accuracy", pairs * votes, "check"),
+            ("repair_context", pairs, "repair_context"),
+            ("verify_conversation", orderings, "verify_conversation"),
+        ]
         if not system.ASSISTANT_MODE:
-            steps += [(name, orderings, "character") for name in
-                      ("plan_character_card", "write_character_card", "plan_scenario",
-                       "write_scenario")]
+            steps += [
+                (name, orderings, "character")
+                for name in (
+                    "plan_character_card",
+                    "write_character_card",
+                    "plan_scenario",
+                    "write_scenario",
+                )
+            ]
         for name, count, reply in steps:
             small_calls += count
             small_in += count * (prompt_tokens(prompts, name) + chunk.tokens)
@@ -69,6 +84,10 @@ def estimate_run(config: Config, chunks: list[Chunk], prompts: PromptLibrary) ->
         large_in += orderings * (prompt_tokens(prompts, writer) + chunk.tokens)
         large_out += orderings * pairs * 2 * REPLY_TOKENS["conversation"]
     cost = config.COST
-    dollars = (small_in * cost.LOGICAL_INPUT_PRICE + small_out * cost.LOGICAL_OUTPUT_PRICE
-               + large_in * cost.LARGE_INPUT_PRICE + large_out * cost.LARGE_OUTPUT_PRICE) / 1e6
+    dollars = (
+        small_in * cost.LOGICAL_INPUT_PRICE
+        + small_out * cost.LOGICAL_OUTPUT_PRICE
+        + large_in * cost.LARGE_INPUT_PRICE
+        + large_out * cost.LARGE_OUTPUT_PRICE
+    ) / 1e6
     return Estimate(small_calls + large_calls, small_in + large_in, small_out + large_out, dollars)

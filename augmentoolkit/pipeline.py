@@ -56,7 +56,7 @@ from augmentoolkit.generation_functions.engine_wrapper import (
     RetryPolicy,
     aphrodite_engine_args,
 )
-from augmentoolkit.generation_functions.generation_step import GenerationContext
+from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import Store
 from augmentoolkit.io_utils import write_jsonl_atomic
@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 
 def prompt_names(config: Config) -> list[str]:
     """Every prompt this configuration will use, checked before the first call."""
-    steps = [
+    steps: list[GenerationStep[Any]] = [
         JUDGE_CHUNK,
         PLAN_QUESTIONS,
         GENERATE_QUESTIONS,

@@ -87,8 +87,8 @@ def check(text: str) -> str:
 
 def repair(text: str) -> str:
     if fraction(text, "repair") < 0.2:
-        pairs = qa_from_text(text, 1)
-        return f"It leans on the text.\nVerdict: reworded\nQuestion: {pairs[0][0]}\nAnswer: {pairs[0][1]}"
+        (question, answer), *_ = qa_from_text(text, 1)
+        return f"It leans on the text.\nVerdict: reworded\nQuestion: {question}\nAnswer: {answer}"
     return "Nothing to repair.\nVerdict: pass"
 
 

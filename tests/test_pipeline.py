@@ -105,8 +105,12 @@ def test_end_to_end_modes(
 ) -> None:
     server.set_responder(reply)
     config = sample_config(
-        make_config, server, sample_input, ASSISTANT_MODE=assistant_mode,
-        COMPLETION_MODE=completion_mode, USE_FILENAMES=use_filenames,
+        make_config,
+        server,
+        sample_input,
+        ASSISTANT_MODE=assistant_mode,
+        COMPLETION_MODE=completion_mode,
+        USE_FILENAMES=use_filenames,
     )
     asyncio.run(run_pipeline(config))
     master = check_outputs(config, sample_input)
@@ -115,7 +119,12 @@ def test_end_to_end_modes(
     steps = {r.step for r in server.requests}
     assert ("write_character_card" in steps) is (not assistant_mode)
     judge_prompts = [json.dumps(r.body) for r in server.requests if r.step == "judge_chunk"]
-    assert any("Simple Sabotage" in p for p in judge_prompts) is use_filenames
+    expected = (
+        "Simple Sabotage, by the Office of Strategic Services, published 1944"
+        if use_filenames
+        else "an untitled document"
+    )
+    assert judge_prompts and all(expected in p for p in judge_prompts)
     if not assistant_mode:
         assert all(row["character_card"].startswith("Name: ") for row in master)
     large = {r.body["model"] for r in server.requests if r.step.startswith("write_conversation")}
@@ -149,15 +158,21 @@ def test_everything_dropped_names_the_stage(
 ) -> None:
     server.set_responder(lambda request: "Not useful.\nVerdict: unsuitable")
     config = sample_config(make_config, server, sample_input)
-    with pytest.raises(PipelineEmpty, match="stage 'judge chunks' kept none of its 4 items: "
-                                            "judged unsuitable for questions"):
+    with pytest.raises(
+        PipelineEmpty,
+        match="stage 'judge chunks' kept none of its 4 items: judged unsuitable for questions",
+    ):
         asyncio.run(run_pipeline(config))
 
 
 def run_processing(config_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(REPO / "processing.py"), "--config", str(config_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
     )
 
 

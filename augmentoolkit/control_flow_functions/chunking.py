@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,24 +237,28 @@ def _read_pdf(path: Path, warn: Warn) -> str | None:
 
 # --------------------------------------------------------------------------- sentences
 #
-# Everything here runs as a few whole-text regex passes (each begins with a literal character so
-# the regex engine can skip ahead quickly); Python code runs once per sentence, never per char.
+# Speed: the text is handled in a few whole-string passes (regexes that begin with a literal
+# character, so the engine skips ahead fast, and str/bytes methods); Python code runs once per
+# sentence, never once per character. Inside these passes "\x00" separates paragraphs and then
+# sentences, since a newline is only a line wrap once paragraph breaks are marked.
 
 # Whitespace other than " ", "\n" and "\r" (tabs, no-break and other Unicode spaces).
 _ODD_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in " \n\r")
 _ODD_WHITESPACE_RUN = re.compile(f"[{_ODD_WHITESPACE}]+")
-# A heading-like line becomes its own paragraph: a Markdown heading, a line with two or more
-# capitals and no lowercase letters ("1. INTRODUCTION"), or a rule such as "-----" or "* * *".
-_HEADING_LINE = re.compile(
-    r"\n( *+(?:#{1,6} [^\n]*+"
-    r"|(?=[^a-z\n]{2,80}+\n)[^A-Z\n]*+[A-Z][^A-Z\n]*+[A-Z][^\n]*+"
-    r"|[-=*_~][-=*_~ ]{2,}+(?=\n)))"
+# A heading-like line: a Markdown heading, a line with two or more capitals and no lowercase
+# letters ("1. INTRODUCTION"), or a rule such as "-----".
+_HEADING = (
+    r"(?:#{1,6}[ ]|(?=[^a-z\n]{2,80}+\n)(?=[^A-Z\n]*+[A-Z][^A-Z\n]*+[A-Z])|(?=[-=*_~]{3,}+[ ]*+\n))"
 )
-# A line that opens a list item ("- x", "• x", "3. x", "2) x", "(a) x") starts a paragraph.
-_LIST_ITEM_START = re.compile(r"\n(?= *+(?:[-*+•]|\d{1,3}[.)]|\([0-9A-Za-z]{1,3}\)) )")
-_PARAGRAPH_BREAK = re.compile(r"\n *\n[\n ]*")
-_SPACE_RUN = re.compile(r"  +")
-_HAS_WORD = re.compile(r"\w")
+# Where a paragraph starts: after blank lines, and at a list item ("- x", "• x", "3. x",
+# "2) x", "(a) x") or a heading. The match (with any indentation) becomes "\x00".
+_PARAGRAPH_START = re.compile(
+    r"\n(?=[ \n\-*+•0-9(#A-Z=_~])(?:(?:[ ]*+\n)++[ ]*+"
+    r"|[ ]*+(?=(?:[-*+•]|\d{1,3}[.)]|\([0-9A-Za-z]{1,3}\))[ ]|" + _HEADING + "))"
+)
+# A heading line followed directly by text: end its paragraph too.
+_HEADING_LINE = re.compile(r"\x00(" + _HEADING + r"[^\n]*+)\n")
+_HAS_WORD = re.compile(r"[^\W_]")  # a letter or digit
 
 # Words whose period does not end a sentence, and words whose period does not end one when a
 # number follows ("No. 3", "Fig. 2"). Single letters ("J.", "U.S.", "e.g.") are always exempt.
@@ -272,31 +276,29 @@ def _none_before_period(words: list[str]) -> str:
     by_length: dict[int, list[str]] = {}
     for word in words:
         by_length.setdefault(len(word), []).append(word)
-    return "".join(
-        rf"(?<!\b(?i:{'|'.join(group)})\.[ ])" for _, group in sorted(by_length.items())
-    )
+    return "".join(rf"(?<!\b(?i:{'|'.join(group)})\.[ ])" for _, group in sorted(by_length.items()))
 
 
-# The space between two sentences, in flattened text (one paragraph per line). The next word
-# must open like a sentence (uppercase letter or digit, maybe after opening quotes), and the
-# space must follow ! ? … or several dots, or a period plus closers, or a lone period that does
-# not end an abbreviation, an initial, a paragraph's enumerator ("1.", "IV.") or "No." before
-# a number.
-_SENTENCE_BOUNDARY = re.compile(
-    r"[ ](?<=[.!?…" + _CLOSER[1:-1] + r"][ ])"
+# The spaces between two sentences in a paragraph. The next word must open like a sentence
+# (uppercase letter or digit, maybe after opening quotes), and the first space must follow
+# ! ? … or several dots, or a period and closers, or a lone period that does not end an
+# abbreviation, an initial, a paragraph's enumerator ("1.", "IV.") or "No." before a number.
+_SENTENCE_BREAK = re.compile(
+    r"[ ](?<=[.!?…" + _CLOSER[1:-1] + r"][ ])[ ]*+"
     r"(?=[\"'“‘(\[_*¿¡]*+[A-Z0-9À-ÖØ-ÞΑ-ΩА-ЯЁ])"
     r"(?:(?<=[!?…][ ])|(?<=[!?…]" + _CLOSER + r"[ ])|(?<=[!?…]" + _CLOSER * 2 + r"[ ])"
     r"|(?<=\.\.[ ])|(?<=\." + _CLOSER + r"[ ])|(?<=\." + _CLOSER * 2 + r"[ ])"
-    r"|(?<=\.[ ])(?<!\b[A-Za-zÀ-ÖØ-Þ]\.[ ])" + _none_before_period(_ABBREVIATIONS)
-    + r"(?<!\n\d\.[ ])(?<!\n\d\d\.[ ])(?<!\n\d\d\d\.[ ])(?<!\n\d\.\d\.[ ])"
-    r"(?<!\n[IVXLCivxlc]{2}\.[ ])(?<!\n[IVXLCivxlc]{3}\.[ ])(?<!\n[IVXLCivxlc]{4}\.[ ])"
+    r"|(?<=\.[ ])(?<!\b[A-Za-zÀ-ÖØ-Þ]\.[ ])"
+    + _none_before_period(_ABBREVIATIONS)
+    + r"(?<!\x00\d\.[ ])(?<!\x00\d\d\.[ ])(?<!\x00\d\d\d\.[ ])(?<!\x00\d\.\d\.[ ])"
+    r"(?<!\x00[IVXLCivxlc]{2}\.[ ])(?<!\x00[IVXLCivxlc]{3}\.[ ])(?<!\x00[IVXLCivxlc]{4}\.[ ])"
     r"(?:(?!\d)|" + _none_before_period(_NUMBERED_ABBREVIATIONS) + "))"
 )
 
 
 def clean_whitespace(text: str) -> str:
     """Newlines to spaces, runs of whitespace to one space, ends stripped. Example: ' a\\n b ' ->
-    'a b'. `split_sentences` does the same, paragraph by paragraph, after reading the breaks."""
+    'a b'. `split_sentences` reads paragraph breaks first, then cleans each sentence so."""
     return " ".join(text.split())
 
 
@@ -304,107 +306,126 @@ def split_sentences(text: str) -> list[str]:
     """Whole sentences, each whitespace-cleaned. Example: 'Hi there. Mr. X came.' -> ['Hi
     there.', 'Mr. X came.']. Paragraph breaks, heading-like lines and list items also end one;
     pieces without a letter or digit (a lone "* * *") are dropped."""
-    return [line for line in _sentence_lines(text).split("\n") if _HAS_WORD.search(line)]
+    return [sentence for batch, _ in _sentence_batches(text) for sentence in batch]
 
 
 def _sentence_lines(text: str) -> str:
-    """The text as one sentence per line, after a leading newline."""
-    return _SENTENCE_BOUNDARY.sub("\n", _flatten(text))
-
-
-def _flatten(text: str) -> str:
-    """One paragraph per line, single spaces inside, and a leading newline; headings and list
-    items are paragraphs of their own. Example: 'A\\nb.\\n\\nC' -> '\\nA b.\\nC'."""
+    """The text as "\\x00"-separated sentences (their whitespace not yet cleaned), ending with
+    "\\x00". Example: 'A b.\\nC d.\\n\\n# E' -> '\\x00A b. C d.\\x00# E\\x00'."""
     text = _normalise_newlines(text)
     if any(space in text for space in _ODD_WHITESPACE):
         text = _ODD_WHITESPACE_RUN.sub(" ", text)
-    text = _HEADING_LINE.sub("\n\n\\1\n", "\n" + text + "\n")
-    text = _LIST_ITEM_START.sub("\n\n", text)
-    text = _PARAGRAPH_BREAK.sub("\x00", text).replace("\n", " ").replace("\x00", "\n")
-    text = _SPACE_RUN.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")
-    return "\n" + text.strip(" \n")
+    text = _PARAGRAPH_START.sub("\x00", "\x00" + text + "\n\n")
+    text = _HEADING_LINE.sub("\x00\\1\x00", text).replace("\n", " ")
+    return _SENTENCE_BREAK.sub("\x00", text)
 
 
 # --------------------------------------------------------------------------- tokens and chunks
 
 
 def _byte_classes() -> bytes:
-    """A `bytes.translate` table from UTF-8 bytes to classes: "a" ASCII letter, " " space,
-    "\\n" newline, "c" first byte of a CJK character or emoji, "." anything else (punctuation,
-    digits, accented and other non-ASCII letters). UTF-8 continuation bytes are deleted apart."""
+    """A `bytes.translate` table: ASCII letters and digits -> "a", "\\x00" (the separator) kept,
+    any other first byte of a character -> "." (UTF-8 continuation bytes are deleted apart)."""
     table = bytearray(b"." * 256)
-    for byte in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz":
+    for byte in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
         table[byte] = ord("a")
-    for byte in b" \t\r\x0b\x0c":
-        table[byte] = ord(" ")
-    table[ord("\n")] = ord("\n")
-    for byte in range(0xE3, 0x100):  # U+3000 and up: CJK, Hangul, emoji, ...
-        table[byte] = ord("c")
+    table[0] = 0
     return bytes(table)
 
 
 _BYTE_CLASS = _byte_classes()
 _UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
-_LONG_WORD_PIECE = b"a" * 6
+_WORD_PIECE = b"aaaaaa"  # every 6 letters or digits in a row count one more token
 
 
-def _token_marks(text: str) -> bytes:
-    """One byte per token, newlines kept. `text` must start with whitespace.
-
-    A run of ASCII letters is one token, plus one per further 6 letters (rarer long words split
-    into pieces); other characters (punctuation, digits, accented letters) count one per two in
-    a row; a CJK character or emoji counts one; whitespace is free (BPE joins it to the next
-    word). All whole-string byte operations, so it runs at memory speed."""
-    marks = text.encode("utf-8", "surrogatepass").translate(_BYTE_CLASS, _UTF8_CONTINUATION)
-    for before in (b" ", b"\n", b".", b"c"):  # the first letter of a run becomes its mark "T"
-        marks = marks.replace(before + b"a", before + b"T")
-    marks = marks.replace(_LONG_WORD_PIECE, b"T").replace(b"..", b".")
-    return marks.translate(None, b"a ")
+def _char_classes(text: str) -> bytes:
+    """One class byte per character. Example: 'Hé 42!' -> b'a..aa.'."""
+    return text.encode("utf-8", "surrogatepass").translate(_BYTE_CLASS, _UTF8_CONTINUATION)
 
 
 def count_tokens(text: str) -> int:
     """Approximate LLaMA/GPT-4 token count, within ~15% on English prose. Example: 'Hello,
-    world!' -> 4. Additive: the count of texts joined by spaces is the sum of their counts."""
-    marks = _token_marks(" " + text)
-    return len(marks) - marks.count(b"\n")
+    world!' -> 4. Additive: the count of texts joined by spaces is the sum of their counts.
+
+    After cleaning whitespace: one token for the first word, one per other character
+    (punctuation, the space before each further word, an accented or non-Latin letter) and one
+    more per 6 ASCII letters or digits in a row (rarer long words split into pieces)."""
+    classes = _char_classes(clean_whitespace(text))
+    if not classes:
+        return 0
+    return 1 + classes.count(b".") + classes.count(_WORD_PIECE)
 
 
 def chunk_sentences(sentences: list[str], max_tokens: int) -> list[tuple[str, int]]:
     """Greedy packing into (text, tokens) chunks of at most `max_tokens`, never splitting a
     sentence. Example: ['A b.', 'C d.', 'E f.'] at 6 -> [('A b. C d.', 6), ('E f.', 3)]."""
-    return _pack(sentences, [count_tokens(sentence) for sentence in sentences], max_tokens)
+    return _pack([(sentences, [count_tokens(s) for s in sentences])], max_tokens)
 
 
-def _pack(sentences: list[str], counts: list[int], max_tokens: int) -> list[tuple[str, int]]:
+def _pack(
+    batches: Iterable[tuple[list[str], list[int]]], max_tokens: int
+) -> list[tuple[str, int]]:
+    """`chunk_sentences` over batches of (sentences, their token counts), in order."""
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     chunks: list[tuple[str, int]] = []
     current: list[str] = []
     total = 0
-    for sentence, tokens in zip(sentences, counts, strict=True):
-        if current and total + tokens > max_tokens:
-            chunks.append((" ".join(current), total))
-            current, total = [], 0
-        current.append(sentence)
-        total += tokens
+    for sentences, counts in batches:
+        for sentence, tokens in zip(sentences, counts, strict=True):
+            if current and total + tokens > max_tokens:
+                chunks.append((" ".join(current), total))
+                current, total = [], 0
+            current.append(sentence)
+            total += tokens
     if current:
         chunks.append((" ".join(current), total))
     return chunks
 
 
-def _sentences_with_tokens(text: str) -> tuple[list[str], list[int]]:
-    """`split_sentences(text)` and each sentence's `count_tokens`, counted in one pass."""
-    lines = _sentence_lines(text)
-    pairs = zip(lines.split("\n"), map(len, _token_marks(lines).split(b"\n")), strict=True)
-    kept = [(line, tokens) for line, tokens in pairs if tokens and _HAS_WORD.search(line)]
-    return [line for line, _ in kept], [tokens for _, tokens in kept]
+def _sentence_batches(text: str) -> Iterator[tuple[list[str], list[int]]]:
+    """`split_sentences(text)` with each sentence's `count_tokens`, a block at a time. Each
+    character gets one class byte, so a sentence's classes sit at the offsets of its text."""
+    for block in _blocks(text):
+        lines = _sentence_lines(block)
+        classes = _char_classes(lines)
+        others = classes.translate(None, b"a").split(b"\x00")  # all but letters and digits
+        sentences: list[str] = []
+        counts: list[int] = []
+        start = 0
+        for line, other in zip(lines.split("\x00"), others, strict=True):
+            end = start + len(line)
+            # Lines whose every character is "other" may still hold a non-ASCII letter.
+            if len(other) < len(line) or _HAS_WORD.search(line):
+                if line[0] == " " or line[-1] == " " or "  " in line:  # rare: indented lines
+                    line = clean_whitespace(line)
+                    counts.append(count_tokens(line))
+                else:
+                    counts.append(1 + len(other) + classes.count(_WORD_PIECE, start, end))
+                sentences.append(line)
+            start = end + 1
+        yield sentences, counts
+
+
+_BLOCK_CHARS = 1 << 14
+
+
+def _blocks(text: str) -> Iterator[str]:
+    """`text` in pieces of about `_BLOCK_CHARS`, cut only at blank lines (which end sentences
+    anyway), so that every pass over a piece runs in the CPU cache."""
+    start = 0
+    while start < len(text):
+        cut = text.find("\n\n", start + _BLOCK_CHARS)
+        end = len(text) if cut < 0 else cut
+        yield text[start:end]
+        start = end
 
 
 def chunk_documents(docs: list[InputDocument], max_tokens: int) -> list[Chunk]:
     """Chunks of every document in order; ids depend only on filename, position and text."""
     chunks = []
     for doc in docs:
-        packed = _pack(*_sentences_with_tokens(doc.text), max_tokens)
+        packed = _pack(_sentence_batches(doc.text), max_tokens)
         for index, (text, tokens) in enumerate(packed):
             chunk_id = content_id(doc.source.filename, str(index), text)
             chunks.append(Chunk(chunk_id, doc.source, index, text, tokens))

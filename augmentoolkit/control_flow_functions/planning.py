@@ -1,8 +1,8 @@
 """Stage 6: group kept pairs by chunk and plan one conversation per ordering.
 
-Pairs from one chunk form a group; near-duplicate questions are thinned. Each group yields up to
-SYSTEM.REARRANGEMENTS_TO_TAKE distinct orderings, drawn from a generator seeded by SYSTEM.SEED and
-the chunk id, so a rerun plans the same conversations.
+Pairs from one chunk form a group; near-duplicate questions (80% of words shared) are thinned.
+Each group yields up to SYSTEM.REARRANGEMENTS_TO_TAKE distinct orderings, drawn from a generator
+seeded by SYSTEM.SEED and the chunk id, so a rerun plans the same conversations.
 
 Assistant mode: a user asks, an AI assistant answers; no model calls here.
 Character mode: four calls per ordering build the setting: a character card plan and card (an
@@ -33,7 +33,7 @@ from augmentoolkit.generation_functions.parsers import (
 )
 from augmentoolkit.records import ConversationPlan, QAPair, content_id
 
-DUPLICATE_PREFIX = 15  # questions whose first 15 normalised characters match count as duplicates
+DUPLICATE_OVERLAP = 0.8  # share of words two questions must share to count as duplicates
 ASSISTANT_NAME, USER_NAME = "AI Assistant", "User"
 
 PLAN_CARD = GenerationStep("plan_character_card", parse_plan, Sampling(0.8, 1.0, 800))
@@ -42,20 +42,28 @@ PLAN_SCENARIO = GenerationStep("plan_scenario", parse_plan, Sampling(0.8, 1.0, 8
 WRITE_SCENARIO = GenerationStep("write_scenario", parse_scenario, Sampling(0.8, 1.0, 600))
 CHARACTER_STEPS = (PLAN_CARD, WRITE_CARD, PLAN_SCENARIO, WRITE_SCENARIO)
 
-NON_ALNUM = re.compile(r"[^a-z0-9]+")
+WORD = re.compile(r"[a-z0-9]+")
+
+
+def question_words(question: str) -> frozenset[str]:
+    """Example: 'What is a hive?' -> {'what', 'is', 'a', 'hive'}."""
+    return frozenset(WORD.findall(question.lower()))
+
+
+def near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Two questions sharing at least 80% of their words (Jaccard) ask the same thing."""
+    return bool(a | b) and len(a & b) / len(a | b) >= DUPLICATE_OVERLAP
 
 
 def group_by_chunk(pairs: list[QAPair]) -> list[list[QAPair]]:
-    """Groups in order of first appearance, near-duplicate questions removed."""
-    groups: dict[str, list[QAPair]] = {}
-    seen: set[tuple[str, str]] = set()
+    """Groups in order of first appearance, near-duplicate questions within a group removed."""
+    groups: dict[str, list[tuple[frozenset[str], QAPair]]] = {}
     for pair in pairs:
-        signature = (pair.chunk.id, NON_ALNUM.sub("", pair.question.lower())[:DUPLICATE_PREFIX])
-        if signature in seen:
-            continue
-        seen.add(signature)
-        groups.setdefault(pair.chunk.id, []).append(pair)
-    return list(groups.values())
+        words = question_words(pair.question)
+        group = groups.setdefault(pair.chunk.id, [])
+        if not any(near_duplicate(words, seen) for seen, _ in group):
+            group.append((words, pair))
+    return [[pair for _, pair in group] for group in groups.values()]
 
 
 def take_orderings(group: list[QAPair], count: int, rng: random.Random) -> list[tuple[QAPair, ...]]:
