@@ -628,7 +628,7 @@ CHARACTER_REPLIES = [
     pytest.param(
         "Samuel Price:\nWhy clean the lens daily?\nDr. Hale:\nSoot dulls it overnight.",
         [(ASKER, "Why clean the lens daily?"), (EXPERT, "Soot dulls it overnight.")],
-        id="text-on-next-line-title-dropped",
+        id="text-on-next-line-title-and-surname",
     ),
 ]
 

@@ -19,7 +19,7 @@ from augmentoolkit.generation_functions.prompts import (
 )
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-MAX_PROMPT_CHARS = 6000  # small models follow short prompts better; see the brief in parsers.py
+MAX_PROMPT_CHARS = 6000  # small models follow short prompts better
 
 CONVERSATION_VARIABLES = {"source", "chunk", "qa_list"}
 STEP_VARIABLES: dict[str, set[str]] = {

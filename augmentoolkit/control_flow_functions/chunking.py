@@ -284,15 +284,15 @@ def _none_before_period(words: list[str]) -> str:
 # ! ? … or several dots, or a period and closers, or a lone period that does not end an
 # abbreviation, an initial, a paragraph's enumerator ("1.", "IV.") or "No." before a number.
 _SENTENCE_BREAK = re.compile(
-    r"[ ](?<=[.!?…" + _CLOSER[1:-1] + r"][ ])[ ]*+"
-    r"(?=[\"'“‘(\[_*¿¡]*+[A-Z0-9À-ÖØ-ÞΑ-ΩА-ЯЁ])"
+    r"[ ](?<=[.!?…" + _CLOSER[1:-1] + r"][ ])"  # cheap filter first: most spaces fail here
     r"(?:(?<=[!?…][ ])|(?<=[!?…]" + _CLOSER + r"[ ])|(?<=[!?…]" + _CLOSER * 2 + r"[ ])"
     r"|(?<=\.\.[ ])|(?<=\." + _CLOSER + r"[ ])|(?<=\." + _CLOSER * 2 + r"[ ])"
     r"|(?<=\.[ ])(?<!\b[A-Za-zÀ-ÖØ-Þ]\.[ ])"
     + _none_before_period(_ABBREVIATIONS)
     + r"(?<!\x00\d\.[ ])(?<!\x00\d\d\.[ ])(?<!\x00\d\d\d\.[ ])(?<!\x00\d\.\d\.[ ])"
     r"(?<!\x00[IVXLCivxlc]{2}\.[ ])(?<!\x00[IVXLCivxlc]{3}\.[ ])(?<!\x00[IVXLCivxlc]{4}\.[ ])"
-    r"(?:(?!\d)|" + _none_before_period(_NUMBERED_ABBREVIATIONS) + "))"
+    r"(?:(?![ ]*+\d)|" + _none_before_period(_NUMBERED_ABBREVIATIONS) + "))"
+    r"[ ]*+(?=[\"'“‘(\[_*¿¡]*+[A-Z0-9À-ÖØ-ÞΑ-ΩА-ЯЁ])"
 )
 
 
@@ -312,7 +312,6 @@ def split_sentences(text: str) -> list[str]:
 def _sentence_lines(text: str) -> str:
     """The text as "\\x00"-separated sentences (their whitespace not yet cleaned), ending with
     "\\x00". Example: 'A b.\\nC d.\\n\\n# E' -> '\\x00A b. C d.\\x00# E\\x00'."""
-    text = _normalise_newlines(text)
     if any(space in text for space in _ODD_WHITESPACE):
         text = _ODD_WHITESPACE_RUN.sub(" ", text)
     text = _PARAGRAPH_START.sub("\x00", "\x00" + text + "\n\n")
@@ -362,9 +361,7 @@ def chunk_sentences(sentences: list[str], max_tokens: int) -> list[tuple[str, in
     return _pack([(sentences, [count_tokens(s) for s in sentences])], max_tokens)
 
 
-def _pack(
-    batches: Iterable[tuple[list[str], list[int]]], max_tokens: int
-) -> list[tuple[str, int]]:
+def _pack(batches: Iterable[tuple[list[str], list[int]]], max_tokens: int) -> list[tuple[str, int]]:
     """`chunk_sentences` over batches of (sentences, their token counts), in order."""
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
@@ -413,6 +410,7 @@ _BLOCK_CHARS = 1 << 14
 def _blocks(text: str) -> Iterator[str]:
     """`text` in pieces of about `_BLOCK_CHARS`, cut only at blank lines (which end sentences
     anyway), so that every pass over a piece runs in the CPU cache."""
+    text = _normalise_newlines(text)
     start = 0
     while start < len(text):
         cut = text.find("\n\n", start + _BLOCK_CHARS)

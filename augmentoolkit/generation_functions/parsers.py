@@ -72,9 +72,6 @@ SPEAKER_LINE = re.compile(
 )
 PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
 NAME_WORD = re.compile(r"[^\W\d_]{2,}")
-TITLE_WORDS = frozenset(
-    "the mr mrs ms miss mx dr doctor prof professor sir dame lady lord captain master".split()
-)
 # What follows a name and is not part of it: `Tom Reed, a young keeper`, `Tom Reed (age 12)`.
 NAME_DESCRIPTION = re.compile(r"\s*(?:,|;|\(|\s[-–—]\s).*$")
 CARD_NAME_LINE = re.compile(
@@ -403,8 +400,8 @@ def parse_scenario(text: str) -> tuple[str, str]:
 
 
 def name_words(name: str) -> frozenset[str]:
-    """Words of a name that can stand for it alone. Example: 'Dr. Ada Finch' -> {'ada', 'finch'}."""
-    return frozenset(NAME_WORD.findall(name.casefold())) - TITLE_WORDS
+    """Lower-cased words of a name. Example: 'Dr. Ada Finch' -> {'dr', 'ada', 'finch'}."""
+    return frozenset(NAME_WORD.findall(name.casefold()))
 
 
 def normalise_label(label: str) -> str:
@@ -413,7 +410,7 @@ def normalise_label(label: str) -> str:
 
 
 def speaker_of(label: str, asker: str, answerer: str) -> str | None:
-    """The speaker a label names: the full name, or words only that speaker's name has.
+    """The speaker a label names: the full name, or words found in that speaker's name only.
 
     Example: ('Assistant', 'User', 'AI Assistant') -> 'AI Assistant'; ('Note', ...) -> None
     """
