@@ -213,3 +213,16 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_dataset(
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
     assert key not in err
+
+
+def test_cli_exits_non_zero_naming_the_stage_that_dropped_everything(
+    server: ScriptedLLMServer, make_config: ConfigFactory, sample_input: Path
+) -> None:
+    server.set_responder(lambda request: "Not useful.\nVerdict: unsuitable")
+    config = sample_config(make_config, server, sample_input)
+    process = run_processing(config.source, {**os.environ, "PYTHONPATH": str(REPO)})
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "error: stage 'judge chunks' kept none of its 4 items" in err
+    assert "Traceback" not in err
+    assert (config.PATH.OUTPUT / "run_report.md").exists()

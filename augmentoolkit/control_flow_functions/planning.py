@@ -165,6 +165,8 @@ async def build_setting(
     if not scenario.ok or scenario.value is None:
         return f"scenario unreadable: {scenario.error}"
     secondary, scenario_text = scenario.value
+    if secondary.lower() == primary.lower():
+        return f"scenario gave the asker the expert's name ({primary})"
     return ConversationPlan(
         plan.id,
         plan.pairs,
