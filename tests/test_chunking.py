@@ -420,6 +420,26 @@ def test_sample_chunks_fit_the_budget_and_cover_the_text() -> None:
     assert "Project Gutenberg" not in " ".join(c.text for c in chunks)
 
 
+def test_messy_text_counts_match_count_tokens() -> None:
+    # Indented wraps, trailing spaces, tabs, odd spaces, non-Latin letters, CJK and emoji take
+    # the fast per-block counting path and the slow per-sentence path; both must agree.
+    messy = (
+        "  Indented start of text.   \n   Wrapped  line\there.\u2009Next one. \n\n"
+        "Он пришёл. Она ушла.\n\n東京は大きい。 Then English again 🙂. Ça va?\n"
+        "* * *\n\u00a0Final words… Done."
+    ) * 3
+    chunks = chunk_documents([doc(messy)], 12)
+    for chunk in chunks:
+        assert chunk.tokens == count_tokens(chunk.text)
+        assert chunk.text == clean_whitespace(chunk.text)
+    assert split_sentences(messy)[:3] == [
+        "Indented start of text.",
+        "Wrapped line here.",
+        "Next one.",
+    ]
+    assert "Final words…" in split_sentences(messy)  # "* * *" is a rule of its own
+
+
 def test_chunk_ids_are_deterministic_and_distinct() -> None:
     docs, _ = read_all(SAMPLE.parent)
     first = chunk_documents(docs, 400)

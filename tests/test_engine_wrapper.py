@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,8 @@ from augmentoolkit.generation_functions.engine_wrapper import (
     aphrodite_engine_args,
 )
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
+from augmentoolkit.pipeline import run_pipeline
+from tests.conftest import ConfigFactory
 from tests.helpers import make_engine
 from tests.llm_server import ScriptedLLMServer
 
@@ -173,3 +177,29 @@ def test_aphrodite_missing_package_gives_a_fix() -> None:
     # This machine has no aphrodite-engine and no CUDA GPU; the real engine is untested here.
     with pytest.raises(EngineError, match="MODE aphrodite needs"):
         AphroditeBackend(aphrodite_engine_args("org/m", "", 12000, "float16"))
+
+
+def test_dead_server_stops_early_with_one_message() -> None:
+    async def go() -> list[object]:
+        engine = make_engine("http://127.0.0.1:9/v1", max_retries=1, timeout=1.0)
+        try:
+            calls = (engine.generate(CHAT, "m", Sampling(), "s") for _ in range(40))
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+        finally:
+            await engine.close()
+
+    results = asyncio.run(go())
+    stops = [r for r in results if isinstance(r, EngineUnavailable)]
+    assert len(stops) >= 30  # once stopped, later calls fail at once instead of retrying
+    assert all(str(stop).startswith("stopping early: ") for stop in stops)
+
+
+def test_dead_server_stops_the_pipeline(make_config: ConfigFactory, sample_input: Path) -> None:
+    config = make_config(
+        PATH={"INPUT": str(sample_input)},
+        API={"BASE_URL": "http://127.0.0.1:9/v1", "MAX_RETRIES": 1},
+    )
+    started = time.monotonic()
+    with pytest.raises(EngineUnavailable, match="requests in a row failed"):
+        asyncio.run(run_pipeline(config))
+    assert time.monotonic() - started < 20

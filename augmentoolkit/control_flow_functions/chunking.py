@@ -250,9 +250,11 @@ def _read_pdf(path: Path, warn: Warn) -> str | None:
 _ODD_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in " \n\r")
 _ODD_WHITESPACE_RUN = re.compile(f"[{_ODD_WHITESPACE}]+")
 # A heading-like line: a Markdown heading, a line with two or more capitals and no lowercase
-# letters ("1. INTRODUCTION"), or a rule such as "-----".
+# letters ("1. INTRODUCTION"), or a rule such as "-----" or "* * *".
 _HEADING = (
-    r"(?:#{1,6}[ ]|(?=[^a-z\n]{2,80}+\n)(?=[^A-Z\n]*+[A-Z][^A-Z\n]*+[A-Z])|(?=[-=*_~]{3,}+[ ]*+\n))"
+    r"(?:#{1,6}[ ]"
+    r"|(?=[^a-z\n]{2,80}+\n)(?=[^A-Z\n]*+[A-Z][^A-Z\n]*+[A-Z])"
+    r"|(?=[-=*_~](?:[ ]*+[-=*_~]){2,}+[ ]*+\n))"
 )
 # Where a paragraph starts: after blank lines, and at a list item ("- x", "• x", "3. x",
 # "2) x", "(a) x") or a heading. The match (with any indentation) becomes "\x00".

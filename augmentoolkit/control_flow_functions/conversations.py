@@ -94,7 +94,10 @@ async def write_conversations(
 ) -> tuple[list[Conversation], StageOutcome]:
     outcome = StageOutcome("write conversations", items_in=len(plans))
     results = await map_with_progress(
-        plans, lambda plan: write_one(ctx, plan, use_filenames), "writing conversations"
+        plans,
+        lambda plan: write_one(ctx, plan, use_filenames),
+        "writing conversations",
+        note=ctx.progress_note,
     )
     conversations = []
     for result in results:

@@ -198,7 +198,10 @@ async def plan_conversations(
         outcome.kept = len(skeletons)
         return skeletons, outcome
     built = await map_with_progress(
-        skeletons, lambda plan: build_setting(ctx, plan, use_filenames), "building settings"
+        skeletons,
+        lambda plan: build_setting(ctx, plan, use_filenames),
+        "building settings",
+        note=ctx.progress_note,
     )
     plans = []
     for result in built:

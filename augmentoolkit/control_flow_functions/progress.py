@@ -17,9 +17,15 @@ Out = TypeVar("Out")
 
 
 async def map_with_progress(
-    items: Sequence[In], work: Callable[[In], Awaitable[Out]], label: str
+    items: Sequence[In],
+    work: Callable[[In], Awaitable[Out]],
+    label: str,
+    note: Callable[[], str] | None = None,
 ) -> list[Out]:
-    """Await work(item) for every item at once; results come back in input order."""
+    """Await work(item) for every item at once; results come back in input order.
+
+    `note` is shown beside the bar and refreshed as items finish (e.g. calls and cost so far).
+    """
     bar = tqdm(
         total=len(items), desc=label, unit="item", file=sys.stderr, leave=False, disable=None
     )
@@ -28,6 +34,8 @@ async def map_with_progress(
         try:
             return await work(item)
         finally:
+            if note is not None:
+                bar.set_postfix_str(note(), refresh=False)
             bar.update(1)
 
     try:

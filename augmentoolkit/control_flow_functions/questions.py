@@ -41,7 +41,9 @@ async def generate_pairs(
         found = written.value[:MAX_PAIRS_PER_CHUNK]
         return [make_pair(chunk, q, a, f"q{i}") for i, (q, a) in enumerate(found)]
 
-    results = await map_with_progress(chunks, pairs_for, "writing questions")
+    results = await map_with_progress(
+        chunks, pairs_for, "writing questions", note=ctx.progress_note
+    )
     pairs: list[QAPair] = []
     for result in results:
         if isinstance(result, str):

@@ -7,7 +7,7 @@ up to SYSTEM.QA_REGENERATIONS times, each replacement validated from the start; 
 
 Votes run in rounds: each round launches just enough calls to possibly decide the outcome, so
 no call is made whose vote could not change the result. A vote whose reply never parsed counts
-for neither side and is replaced, up to `votes` extra calls.
+for neither side and is replaced; after `votes` unreadable votes the check is undecided.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ async def majority_vote(
     reason = ""
     next_index = 0
     while yes < needed_yes and no < needed_no and unreadable < votes:
-        round_size = min(needed_yes - yes, needed_no - no)
+        round_size = min(needed_yes - yes, needed_no - no, votes - unreadable)
         indices = range(next_index, next_index + round_size)
         next_index += round_size
         results = await asyncio.gather(
@@ -130,7 +130,7 @@ async def validate_pairs(
             current = make_pair(pair.chunk, question, answer, f"{pair.id}:regen{attempt}")
         return {"pair": pair.to_dict(), "kept": False, "history": history}
 
-    rows = await map_with_progress(pairs, settle, "validating pairs")
+    rows = await map_with_progress(pairs, settle, "validating pairs", note=ctx.progress_note)
     kept = []
     for row in rows:
         if row["kept"]:

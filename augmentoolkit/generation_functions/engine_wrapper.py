@@ -9,6 +9,8 @@ The wrapper owns, in one place each:
 - the concurrency limit: one semaphore, acquired and released around each request;
 - retries: 429, 5xx, timeouts and dropped connections are retried with exponential backoff and
   jitter, honouring Retry-After, at most `max_retries` times; other errors are not retried;
+- giving up early: a wrong model name, a refused key, or FAILURE_STREAK_LIMIT requests in a row
+  that fail after all their retries (a dead server) raise EngineUnavailable, which stops the run;
 - stop sequences: none when `send_stop` is False; otherwise at most 4 are sent (a common
   provider limit) and all of them are applied to the reply locally;
 - token usage per model, its cost at the configured prices, and the optional budget cap: once
@@ -34,6 +36,8 @@ from augmentoolkit.generation_functions.prompts import RenderedPrompt
 log = logging.getLogger(__name__)
 
 MAX_STOPS_SENT = 4
+# Requests in a row that fail even after their retries before the run is stopped as hopeless.
+FAILURE_STREAK_LIMIT = 5
 STEP_HEADER = "X-Augmentoolkit-Step"
 # Placeholder for servers that want no key; the openai client refuses an empty one.
 NO_KEY = "no-key-needed"
@@ -123,6 +127,8 @@ class EngineWrapper:
         self.prices = prices or {}  # model -> (USD per million prompt, completion tokens)
         self.budget = budget
         self._slots = asyncio.Semaphore(concurrency)
+        self._failures_in_a_row = 0
+        self._stopped: EngineUnavailable | None = None
 
     def cost(self) -> float:
         """Dollars spent so far at the configured prices."""
@@ -146,6 +152,8 @@ class EngineWrapper:
         usage = self.usage.setdefault(model, ModelUsage())
         stop_sent = list(sampling.stop[:MAX_STOPS_SENT]) if self.send_stop else []
         for attempt in range(self.retry.max_retries + 1):
+            if self._stopped is not None:
+                raise self._stopped
             try:
                 async with self._slots:
                     self._check_budget()
@@ -156,16 +164,25 @@ class EngineWrapper:
             except TransientError as error:
                 if attempt == self.retry.max_retries:
                     usage.failures += 1
-                    raise EngineError(
+                    self._failures_in_a_row += 1
+                    problem = (
                         f"{step or 'request'}: gave up after {attempt + 1} tries, last error: "
                         f"{error}. Check that the server at API.BASE_URL is up, or raise "
                         "API.MAX_RETRIES / API.REQUEST_TIMEOUT."
-                    ) from None
+                    )
+                    if self._failures_in_a_row >= FAILURE_STREAK_LIMIT:
+                        self._stopped = EngineUnavailable(
+                            f"stopping early: {self._failures_in_a_row} requests in a row failed. "
+                            + problem
+                        )
+                        raise self._stopped from None
+                    raise EngineError(problem) from None
                 usage.retries += 1
                 wait = self.retry.delay(attempt, error.retry_after)
                 log.info("%s: %s; retry %d in %.1fs", step, error, attempt + 1, wait)
                 await self.retry.sleep(wait)
                 continue
+            self._failures_in_a_row = 0
             usage.prompt_tokens += completion.prompt_tokens
             usage.completion_tokens += completion.completion_tokens
             return _apply_stops(completion, sampling.stop if self.send_stop else ())

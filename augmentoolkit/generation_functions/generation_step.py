@@ -64,6 +64,11 @@ class GenerationContext:
     def stats_for(self, step: str) -> StepStats:
         return self.stats.setdefault(step, StepStats())
 
+    def progress_note(self) -> str:
+        """Calls and cost so far, for progress bars. Example: '42 calls, $0.0130'."""
+        calls = sum(usage.requests for usage in self.engine.usage.values())
+        return f"{calls} calls, ${self.engine.cost():.4f}"
+
 
 @dataclass(frozen=True)
 class StepResult(Generic[T]):

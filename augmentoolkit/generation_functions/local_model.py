@@ -343,11 +343,17 @@ def main(argv: list[str] | None = None) -> int:
     params.endpoint_metrics = True
     settings = {"model": str(args.model), "threads": args.threads, "n_ctx": params.n_ctx}
     print("starting llama.cpp server", json.dumps(settings), flush=True)
-    server = xllamacpp.Server(params)  # loads the model, then serves in background threads
+    try:
+        server = xllamacpp.Server(params)  # loads the model, then serves in background threads
+    except Exception as error:  # llama.cpp logged the cause just above
+        print(f"llama.cpp server failed to start: {error}", flush=True)
+        return 1
     print(READY + str(server.listening_address), flush=True)
     while True:
         time.sleep(3600)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    os._exit(status)  # not sys.exit: the stdin watchdog thread would block interpreter shutdown

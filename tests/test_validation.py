@@ -1,0 +1,79 @@
+"""The majority vote asks no more than it must, one vote function serves all three checks, and
+a pair that fails is regenerated a bounded number of times."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from augmentoolkit.control_flow_functions.validation import CHECKS, majority_vote
+from augmentoolkit.generation_functions.engine_wrapper import Sampling
+from augmentoolkit.generation_functions.generation_step import GenerationStep
+from augmentoolkit.generation_functions.parsers import parse_verdict
+from tests.conftest import REPO
+from tests.helpers import close_context, make_context
+from tests.llm_server import ScriptedLLMServer
+
+CHECK = GenerationStep("check_question", parse_verdict, Sampling(0.2, 1.0, 100))
+VALUES = {"chunk": "Bees dance.", "source": "notes", "question": "Do bees dance?", "answer": "Yes."}
+PASS, FAIL = "Fine.\nVerdict: pass", "Wrong.\nVerdict: fail"
+
+
+@pytest.mark.parametrize(
+    ("votes", "replies", "passed", "calls"),
+    [
+        (3, [PASS, PASS], True, 2),
+        (3, [FAIL, FAIL], False, 2),
+        (3, [PASS, FAIL, PASS], True, 3),
+        (3, [FAIL, PASS, FAIL], False, 3),
+        (1, [FAIL], False, 1),
+        (5, [PASS, PASS, PASS], True, 3),
+        (5, [PASS, FAIL, FAIL, PASS, PASS], True, 5),
+        (4, [PASS, PASS, FAIL, PASS], True, 4),  # even counts need a strict majority (3 of 4)
+        (4, [FAIL, FAIL], False, 2),  # 2 of 4 against: a pass is no longer possible
+        (3, ["mumble", PASS, PASS], True, 3),  # an unreadable vote is replaced
+    ],
+)
+def test_vote_stops_once_decided(
+    server: ScriptedLLMServer,
+    tmp_path: Path,
+    votes: int,
+    replies: list[str],
+    passed: bool,
+    calls: int,
+) -> None:
+    server.script("check_question", replies)
+    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
+
+    async def go() -> bool | None:
+        try:
+            return (await majority_vote(CHECK, ctx, VALUES, votes, salt="pair")).passed
+        finally:
+            await close_context(ctx)
+
+    assert asyncio.run(go()) is passed
+    assert server.count() == calls
+
+
+def test_vote_gives_up_when_nothing_is_readable(server: ScriptedLLMServer, tmp_path: Path) -> None:
+    server.set_responder(lambda request: "mumble")
+    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
+
+    async def go() -> bool | None:
+        try:
+            return (await majority_vote(CHECK, ctx, VALUES, 3, salt="pair")).passed
+        finally:
+            await close_context(ctx)
+
+    assert asyncio.run(go()) is None
+    assert server.count() == 3
+
+
+def test_the_three_checks_are_distinct_prompts() -> None:
+    assert [c.name for c in CHECKS] == [
+        "check_question",
+        "check_answer_relevancy",
+        "check_answer_accuracy",
+    ]
