@@ -57,16 +57,19 @@ def accepts_connections(port: int) -> bool:
 
 
 def process_gone(pid: int) -> bool:
-    """True once pid no longer runs (a zombie awaiting its reaper counts as gone)."""
+    """True once pid has fully exited: no such process, or a zombie whose threads are all gone
+    (a zombie leader with live threads still holds its sockets)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    stat = Path(f"/proc/{pid}/stat")
     try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return not stat.parent.exists()
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        )
+    except FileNotFoundError:
+        return True
+    return fields["State"].split()[0] == "Z" and int(fields["Threads"]) <= 1
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -169,7 +172,7 @@ def test_stop_frees_the_port_kills_the_child_and_keeps_the_console_quiet(
     embedded.stop()  # idempotent
 
     assert embedded.pid is None and embedded.base_url is None
-    assert process_gone(pid)
+    assert wait_for(lambda: process_gone(pid))
     assert not accepts_connections(port)
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))  # the port is free for someone else
@@ -184,7 +187,7 @@ def test_context_manager_starts_and_stops() -> None:
         assert pid is not None and log is not None and log.exists()
         models = get_json(f"{embedded.base_url}/models")
     assert isinstance(models, dict) and models["data"][0]["id"] == "local-model"
-    assert process_gone(pid)
+    assert wait_for(lambda: process_gone(pid))
     assert not log.exists()  # the temp log is removed after a clean stop
 
 
@@ -215,7 +218,7 @@ def test_child_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
         if parent.stdout is not None:
             parent.stdout.close()
     assert wait_for(lambda: process_gone(int(child_pid)), timeout=10.0)
-    assert not accepts_connections(port_of(url))
+    assert wait_for(lambda: not accepts_connections(port_of(url)), timeout=5.0)
 
 
 # --- failures a user can hit ----------------------------------------------------------------
