@@ -132,13 +132,19 @@ def build_context(config: Config, backend: Backend | None = None) -> GenerationC
     )
 
 
+def tell_user(line: str) -> None:
+    """A progress line for the person running the pipeline, also kept in the run log."""
+    print(line, file=sys.stderr)
+    log.debug("%s", line)
+
+
 @dataclass
 class PipelineRun:
     """One run over one configuration; each method is a stage, called in order."""
 
     config: Config
     ctx: GenerationContext
-    say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
+    say: Callable[[str], None] = tell_user
     outcomes: list[StageOutcome] = field(default_factory=list)
 
     @classmethod
