@@ -22,6 +22,7 @@ and the most common reasons.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -59,7 +60,7 @@ from augmentoolkit.generation_functions.engine_wrapper import (
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import Store
-from augmentoolkit.io_utils import write_jsonl_atomic
+from augmentoolkit.io_utils import write_json_atomic, write_jsonl_atomic
 from augmentoolkit.records import Chunk, Conversation, ConversationPlan, QAPair
 from augmentoolkit.report import write_run_report
 
@@ -132,6 +133,25 @@ def build_context(config: Config, backend: Backend | None = None) -> GenerationC
     )
 
 
+def shaping_settings(config: Config) -> dict[str, Any]:
+    """The settings that decide what a run produces (not how fast or at what cost)."""
+    system = config.SYSTEM
+    return {
+        "INPUT": str(config.PATH.INPUT),
+        "models": model_names(config),
+        "CHUNK_SIZE": system.CHUNK_SIZE,
+        "USE_SUBSET": system.USE_SUBSET,
+        "SUBSET_SIZE": system.SUBSET_SIZE,
+        "USE_FILENAMES": system.USE_FILENAMES,
+        "ASSISTANT_MODE": system.ASSISTANT_MODE,
+        "COMPLETION_MODE": system.COMPLETION_MODE,
+        "DOUBLE_CHECK_COUNTER": system.DOUBLE_CHECK_COUNTER,
+        "QA_REGENERATIONS": system.QA_REGENERATIONS,
+        "REARRANGEMENTS_TO_TAKE": system.REARRANGEMENTS_TO_TAKE,
+        "SEED": system.SEED,
+    }
+
+
 def tell_user(line: str) -> None:
     """A progress line for the person running the pipeline, also kept in the run log."""
     print(line, file=sys.stderr)
@@ -150,7 +170,27 @@ class PipelineRun:
     @classmethod
     def open(cls, config: Config, backend: Backend | None = None) -> PipelineRun:
         config.PATH.OUTPUT.mkdir(parents=True, exist_ok=True)
-        return cls(config, build_context(config, backend))
+        run = cls(config, build_context(config, backend))
+        run.note_changed_settings()
+        return run
+
+    def note_changed_settings(self) -> None:
+        """Warn when settings that shape the dataset differ from the last run in this OUTPUT."""
+        path = self.output / "run_settings.json"
+        current = shaping_settings(self.config)
+        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else current
+        changed = [
+            f"{k} ({previous.get(k)!r} -> {v!r})"
+            for k, v in current.items()
+            if previous.get(k) != v
+        ]
+        if changed:
+            self.say(
+                f"warning: settings changed since the last run in {self.output}: "
+                f"{', '.join(changed)}. Finished calls are reused where they still apply and the "
+                "datasets will reflect the new settings; use another PATH.OUTPUT to keep both."
+            )
+        write_json_atomic(path, current)
 
     @property
     def output(self) -> Path:

@@ -226,3 +226,17 @@ def test_cli_exits_non_zero_naming_the_stage_that_dropped_everything(
     assert "error: stage 'judge chunks' kept none of its 4 items" in err
     assert "Traceback" not in err
     assert (config.PATH.OUTPUT / "run_report.md").exists()
+
+
+def test_changed_settings_are_named_on_the_next_run(
+    server: ScriptedLLMServer,
+    make_config: ConfigFactory,
+    sample_input: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server.set_responder(reply)
+    asyncio.run(run_pipeline(sample_config(make_config, server, sample_input, SUBSET_SIZE=2)))
+    assert "settings changed" not in capsys.readouterr().err
+    asyncio.run(run_pipeline(sample_config(make_config, server, sample_input, SUBSET_SIZE=3)))
+    err = capsys.readouterr().err
+    assert "settings changed since the last run" in err and "SUBSET_SIZE (2 -> 3)" in err
