@@ -87,6 +87,7 @@ class SystemConfig:
     QA_REGENERATIONS: int
     SEED: int
     META_DATAGEN: bool
+    STREAMING: bool
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "QA_REGENERATIONS": (int, 2, 0),
         "SEED": (int, 1048596, 0),
         "META_DATAGEN": (bool, False, None),
+        "STREAMING": (bool, True, None),
     },
     "APHRODITE": {
         "MODEL": (str, "", None),

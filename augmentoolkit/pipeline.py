@@ -41,7 +41,7 @@ from augmentoolkit.control_flow_functions.judging import (
     save_judgement_chart,
 )
 from augmentoolkit.control_flow_functions.planning import CHARACTER_STEPS, plan_conversations
-from augmentoolkit.control_flow_functions.progress import StageOutcome
+from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.control_flow_functions.questions import GENERATE_QUESTIONS, PLAN_QUESTIONS
 from augmentoolkit.control_flow_functions.questions import generate_pairs as write_pairs
 from augmentoolkit.control_flow_functions.repair import REPAIR_CONTEXT, repair_pairs
@@ -63,6 +63,7 @@ from augmentoolkit.generation_functions.store import Store
 from augmentoolkit.io_utils import write_json_atomic, write_jsonl_atomic
 from augmentoolkit.records import Chunk, Conversation, ConversationPlan, QAPair
 from augmentoolkit.report import write_run_report
+from augmentoolkit.streaming import flow_chunk, merge_flows
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,17 @@ def build_backend(config: Config) -> Backend:
             aphrodite_engine_args(a.MODEL, a.QUANTIZATION, a.MAX_MODEL_LEN, a.DTYPE)
         )
     return OpenAIBackend(config.API.BASE_URL, config.API.API_KEY, config.API.REQUEST_TIMEOUT)
+
+
+# The steps each model stage runs, for counting calls and tokens per stage when stages overlap.
+STAGE_STEPS: dict[str, list[str]] = {
+    "judge chunks": [JUDGE_CHUNK.name],
+    "generate questions": [PLAN_QUESTIONS.name, GENERATE_QUESTIONS.name],
+    "validate pairs": [*(check.name for check in CHECKS), NEW_QUESTION.name],
+    "repair context": [REPAIR_CONTEXT.name],
+    "plan conversations": [step.name for step in CHARACTER_STEPS],
+    "write conversations": [*WRITE_STEPS, VERIFY_CONVERSATION.name],
+}
 
 
 def model_names(config: Config) -> dict[str, str]:
@@ -219,9 +231,7 @@ class PipelineRun:
     async def judge(self, chunks: list[Chunk]) -> list[Chunk]:
         before = self._counters()
         kept, rows, outcome = await judge_chunks(self.ctx, chunks, self.config.SYSTEM.USE_FILENAMES)
-        write_jsonl_atomic(self.output / "worthy_for_questions" / "judgements.jsonl", rows)
-        if self.config.SYSTEM.GRAPH:
-            save_judgement_chart(rows, self.output / "worthy_for_questions" / "judgement.png")
+        self._save_judgements(rows)
         self._finish(outcome, *before)
         return kept
 
@@ -229,7 +239,7 @@ class PipelineRun:
     async def generate_questions(self, chunks: list[Chunk]) -> list[QAPair]:
         before = self._counters()
         pairs, outcome = await write_pairs(self.ctx, chunks, self.config.SYSTEM.USE_FILENAMES)
-        write_jsonl_atomic(self.output / "qatuples_raw" / "pairs.jsonl", _dicts(pairs))
+        self._save("qatuples_raw/pairs.jsonl", _dicts(pairs))
         self._finish(outcome, *before)
         return pairs
 
@@ -244,7 +254,7 @@ class PipelineRun:
             system.QA_REGENERATIONS,
             system.USE_FILENAMES,
         )
-        write_jsonl_atomic(self.output / "qatuples_validated" / "validation.jsonl", rows)
+        self._save("qatuples_validated/validation.jsonl", rows)
         self._finish(outcome, *before)
         return kept
 
@@ -252,7 +262,7 @@ class PipelineRun:
     async def repair(self, pairs: list[QAPair]) -> list[QAPair]:
         before = self._counters()
         kept, rows, outcome = await repair_pairs(self.ctx, pairs)
-        write_jsonl_atomic(self.output / "qatuples_revised" / "repairs.jsonl", rows)
+        self._save("qatuples_revised/repairs.jsonl", rows)
         self._finish(outcome, *before)
         return kept
 
@@ -263,7 +273,7 @@ class PipelineRun:
         plans, outcome = await plan_conversations(
             self.ctx, pairs, s.REARRANGEMENTS_TO_TAKE, s.SEED, s.ASSISTANT_MODE, s.USE_FILENAMES
         )
-        write_jsonl_atomic(self.output / "multi_turn_convs_info" / "plans.jsonl", _dicts(plans))
+        self._save("multi_turn_convs_info/plans.jsonl", _dicts(plans))
         self._finish(outcome, *before)
         return plans
 
@@ -273,11 +283,43 @@ class PipelineRun:
         conversations, outcome = await write_conversations(
             self.ctx, plans, self.config.SYSTEM.USE_FILENAMES
         )
-        write_jsonl_atomic(
-            self.output / "multi_turn_convs" / "conversations.jsonl", _dicts(conversations)
-        )
+        self._save("multi_turn_convs/conversations.jsonl", _dicts(conversations))
         self._finish(outcome, *before)
         return conversations
+
+    # 2-7 as one stream: each chunk moves on as soon as it is ready ---------------------------
+    async def stream(self, chunks: list[Chunk]) -> tuple[list[QAPair], list[Conversation]]:
+        """Stages 2 to 7 with no barrier between them; same files and datasets as stage by stage.
+
+        Returns the pairs that survived repair and the verified conversations.
+        """
+        before, started = self._step_counters(), time.monotonic()
+        self.ctx.show_progress = False
+        try:
+            flows = await map_with_progress(
+                chunks,
+                lambda chunk: flow_chunk(self.ctx, self.config, chunk),
+                "chunks through stages 2-7",
+                note=self.ctx.progress_note,
+            )
+        finally:
+            self.ctx.show_progress = True
+        flow = merge_flows(flows)
+        self._save_judgements(flow.judgements)
+        self._save("qatuples_raw/pairs.jsonl", _dicts(flow.raw_pairs))
+        self._save("qatuples_validated/validation.jsonl", flow.validation)
+        self._save("qatuples_revised/repairs.jsonl", flow.repairs)
+        self._save("multi_turn_convs_info/plans.jsonl", _dicts(flow.plans))
+        self._save("multi_turn_convs/conversations.jsonl", _dicts(flow.conversations))
+        after, seconds = self._step_counters(), time.monotonic() - started
+        self.say(f"stages 2-7 ran as one stream over {len(chunks)} chunks in {seconds:.1f}s")
+        for outcome in flow.outcomes:
+            steps = STAGE_STEPS[outcome.stage]
+            outcome.calls = sum(after.get(s, (0, 0))[0] - before.get(s, (0, 0))[0] for s in steps)
+            outcome.tokens = sum(after.get(s, (0, 0))[1] - before.get(s, (0, 0))[1] for s in steps)
+            outcome.seconds = seconds
+            self._report(outcome)
+        return flow.kept_pairs, flow.conversations
 
     # 8. export --------------------------------------------------------------------------------
     def export(self, conversations: list[Conversation], pairs: list[QAPair]) -> list[Path]:
@@ -308,6 +350,18 @@ class PipelineRun:
         tokens = sum(u.prompt_tokens + u.completion_tokens for u in usage)
         return requests, tokens, time.monotonic()
 
+    def _step_counters(self) -> dict[str, tuple[int, int]]:
+        """Requests and tokens so far per step."""
+        return {name: (s.requests, s.tokens) for name, s in self.ctx.stats.items()}
+
+    def _save(self, relative: str, rows: list[dict[str, Any]]) -> None:
+        write_jsonl_atomic(self.output / relative, rows)
+
+    def _save_judgements(self, rows: list[dict[str, Any]]) -> None:
+        self._save("worthy_for_questions/judgements.jsonl", rows)
+        if self.config.SYSTEM.GRAPH:
+            save_judgement_chart(rows, self.output / "worthy_for_questions" / "judgement.png")
+
     def _finish(
         self, outcome: StageOutcome, requests_before: int, tokens_before: int, started: float
     ) -> None:
@@ -315,6 +369,10 @@ class PipelineRun:
         outcome.calls = requests - requests_before
         outcome.tokens = tokens - tokens_before
         outcome.seconds = now - started
+        self._report(outcome)
+
+    def _report(self, outcome: StageOutcome) -> None:
+        """Print the stage's line; stop the run if the stage kept nothing."""
         self.outcomes.append(outcome)
         self.say(
             f"{outcome.stage}: in {outcome.items_in}, kept {outcome.kept}, dropped "
@@ -342,6 +400,9 @@ async def run_pipeline(config: Config, backend: Backend | None = None) -> list[P
     run = PipelineRun.open(config, backend)
     try:
         chunks = run.chunk_inputs()
+        if config.SYSTEM.STREAMING:
+            pairs, conversations = await run.stream(chunks)  # stages 2-7, no barriers
+            return run.export(conversations, pairs)
         chunks = await run.judge(chunks)
         pairs = await run.generate_questions(chunks)
         pairs = await run.validate(pairs)

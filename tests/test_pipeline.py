@@ -240,3 +240,30 @@ def test_changed_settings_are_named_on_the_next_run(
     asyncio.run(run_pipeline(sample_config(make_config, server, sample_input, SUBSET_SIZE=3)))
     err = capsys.readouterr().err
     assert "settings changed since the last run" in err and "SUBSET_SIZE (2 -> 3)" in err
+
+
+@pytest.mark.parametrize("assistant_mode", [True, False])
+def test_streaming_and_stage_by_stage_write_the_same_files(
+    server: ScriptedLLMServer,
+    make_config: ConfigFactory,
+    sample_input: Path,
+    tmp_path: Path,
+    assistant_mode: bool,
+) -> None:
+    server.set_responder(reply)
+    outputs = {}
+    for streaming in (True, False):
+        output = tmp_path / f"streaming-{streaming}"
+        config = sample_config(
+            make_config,
+            server,
+            sample_input,
+            output=output,
+            STREAMING=streaming,
+            ASSISTANT_MODE=assistant_mode,
+        )
+        asyncio.run(run_pipeline(config))
+        outputs[streaming] = output
+    assert server.count() > 0
+    for name in (*DATASETS, *STAGE_FILES):
+        assert (outputs[True] / name).read_bytes() == (outputs[False] / name).read_bytes(), name

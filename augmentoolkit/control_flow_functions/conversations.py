@@ -98,6 +98,7 @@ async def write_conversations(
         lambda plan: write_one(ctx, plan, use_filenames),
         "writing conversations",
         note=ctx.progress_note,
+        show=ctx.show_progress,
     )
     conversations = []
     for result in results:

@@ -34,7 +34,9 @@ async def judge_chunks(
         result = await JUDGE_CHUNK.run(ctx, values)
         return {"chunk": chunk.to_dict(), "suitable": result.value, "error": result.error}
 
-    rows = await map_with_progress(chunks, judge, "judging chunks", note=ctx.progress_note)
+    rows = await map_with_progress(
+        chunks, judge, "judging chunks", note=ctx.progress_note, show=ctx.show_progress
+    )
     kept = []
     for chunk, row in zip(chunks, rows, strict=True):
         if row["suitable"] is True:

@@ -202,6 +202,7 @@ async def plan_conversations(
         lambda plan: build_setting(ctx, plan, use_filenames),
         "building settings",
         note=ctx.progress_note,
+        show=ctx.show_progress,
     )
     plans = []
     for result in built:

@@ -21,13 +21,20 @@ async def map_with_progress(
     work: Callable[[In], Awaitable[Out]],
     label: str,
     note: Callable[[], str] | None = None,
+    show: bool = True,
 ) -> list[Out]:
     """Await work(item) for every item at once; results come back in input order.
 
     `note` is shown beside the bar and refreshed as items finish (e.g. calls and cost so far).
     """
+    # disable=None hides the bar when stderr is not a terminal (CI logs, pipes).
     bar = tqdm(
-        total=len(items), desc=label, unit="item", file=sys.stderr, leave=False, disable=None
+        total=len(items),
+        desc=label,
+        unit="item",
+        file=sys.stderr,
+        leave=False,
+        disable=None if show else True,
     )
 
     async def tracked(item: In) -> Out:

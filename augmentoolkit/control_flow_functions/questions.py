@@ -42,7 +42,7 @@ async def generate_pairs(
         return [make_pair(chunk, q, a, f"q{i}") for i, (q, a) in enumerate(found)]
 
     results = await map_with_progress(
-        chunks, pairs_for, "writing questions", note=ctx.progress_note
+        chunks, pairs_for, "writing questions", note=ctx.progress_note, show=ctx.show_progress
     )
     pairs: list[QAPair] = []
     for result in results:

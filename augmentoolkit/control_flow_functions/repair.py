@@ -27,7 +27,9 @@ async def repair_pairs(
         result = await REPAIR_CONTEXT.run(ctx, values)
         return result.value, result.error
 
-    results = await map_with_progress(pairs, repair, "repairing context", note=ctx.progress_note)
+    results = await map_with_progress(
+        pairs, repair, "repairing context", note=ctx.progress_note, show=ctx.show_progress
+    )
     kept: list[QAPair] = []
     rows: list[dict[str, object]] = []
     for pair, (verdict, error) in zip(pairs, results, strict=True):

@@ -130,7 +130,9 @@ async def validate_pairs(
             current = make_pair(pair.chunk, question, answer, f"{pair.id}:regen{attempt}")
         return {"pair": pair.to_dict(), "kept": False, "history": history}
 
-    rows = await map_with_progress(pairs, settle, "validating pairs", note=ctx.progress_note)
+    rows = await map_with_progress(
+        pairs, settle, "validating pairs", note=ctx.progress_note, show=ctx.show_progress
+    )
     kept = []
     for row in rows:
         if row["kept"]:

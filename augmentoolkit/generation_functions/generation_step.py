@@ -47,6 +47,7 @@ class StepStats:
     successes: int = 0
     failures: int = 0  # items recorded as permanent failures
     engine_failures: int = 0  # items lost to a server that kept failing (not stored)
+    tokens: int = 0  # prompt + completion tokens of this step's requests
 
 
 @dataclass
@@ -59,6 +60,7 @@ class GenerationContext:
     models: dict[str, str]  # role -> model name
     completion_mode: bool
     parse_retries: int = 2
+    show_progress: bool = True  # off when stages run item by item (streaming) under one bar
     stats: dict[str, StepStats] = field(default_factory=dict)
 
     def stats_for(self, step: str) -> StepStats:
@@ -128,6 +130,7 @@ class GenerationStep(Generic[T]):
                 stats.engine_failures += 1
                 return StepResult(False, None, (*errors, str(error)), False, key)
             completions.append(completion.text)
+            stats.tokens += completion.prompt_tokens + completion.completion_tokens
             try:
                 value = self._parse(completion.text)
             except ParseError as error:
