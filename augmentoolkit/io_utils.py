@@ -36,3 +36,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete temp files a killed run left behind (".name.XXXX.tmp"); returns how many."""
+    stale = [p for p in folder.rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)

@@ -116,8 +116,9 @@ class Script:
 class ScriptedLLMServer:
     """Start, script, inspect, reset, stop. All methods are thread-safe."""
 
-    def __init__(self, responder: Responder | None = None) -> None:
+    def __init__(self, responder: Responder | None = None, port: int = 0) -> None:
         self._default_responder = responder or reply_ok
+        self._port = port  # 0: any free port; after the first start, the port it got
         self._lock = threading.Lock()
         self._script = Script(self._default_responder)
         self._ids = itertools.count(1)
@@ -129,7 +130,8 @@ class ScriptedLLMServer:
     def start(self) -> None:
         if self._httpd is not None:
             raise RuntimeError("ScriptedLLMServer is already running.")
-        self._httpd = _HTTPServer(self)
+        self._httpd = _HTTPServer(self, self._port)
+        self._port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -149,6 +151,20 @@ class ScriptedLLMServer:
         httpd.close_connections()
         httpd.server_close()
         thread.join(timeout=5)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Crash and come back on the same port: open connections drop, requests arriving
+        while it is down are refused, and the script (replies, faults, records) carries on."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None or thread is None:
+            raise RuntimeError("ScriptedLLMServer is not running: call start() first.")
+        self._httpd = self._thread = None
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        thread.join(timeout=5)
+        time.sleep(down_for)
+        self.start()
 
     def __enter__(self) -> ScriptedLLMServer:
         self.start()
@@ -356,11 +372,11 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default backlog of 5 drops bursts of new connections
 
-    def __init__(self, owner: ScriptedLLMServer) -> None:
+    def __init__(self, owner: ScriptedLLMServer, port: int = 0) -> None:
         self.owner = owner
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def close_connections(self) -> None:
         with self.connections_lock:

@@ -37,23 +37,28 @@ class StepStore:
         self.records: dict[str, dict[str, Any]] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self._load()
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        # One unbuffered append-mode descriptor: each record goes out in a single write() call,
+        # so a killed process leaves whole lines (a torn one is still cut off on the next open).
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.records.get(key)
 
     def put(self, record: dict[str, Any]) -> None:
         """Append one record (must hold "key") and flush it to the OS at once."""
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        self._file.write(line)
-        self._file.flush()
+        if self._fd is None:
+            raise ValueError(f"{self.path} is closed")
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        written = os.write(self._fd, data)
+        while written < len(data):  # only on a full disk or an odd file system
+            written += os.write(self._fd, data[written:])
         self.records[record["key"]] = record
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
 
     def _load(self) -> None:
         if not self.path.exists():
