@@ -7,6 +7,7 @@ validation check, and conversation turns. Does not run any stage; it only reads 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -50,7 +51,44 @@ def check_pass_rates(validation_rows: list[dict[str, Any]]) -> dict[str, tuple[i
     return {name: (passed, seen) for name, (passed, seen) in tally.items()}
 
 
+CHART_SOURCES = (
+    "chunks/chunks.jsonl",
+    "worthy_for_questions/judgements.jsonl",
+    "qatuples_raw/pairs.jsonl",
+    "qatuples_validated/validation.jsonl",
+    "multi_turn_convs/conversations.jsonl",
+)
+CHART_NAMES = (
+    "chunk_tokens.png",
+    "judged_worthy.png",
+    "pairs_per_chunk.png",
+    "check_pass_rates.png",
+    "conversation_turns.png",
+)
+
+
+def sources_digest(output: Path) -> str:
+    """A hash of the stage files the charts are drawn from, so unchanged charts are not redrawn."""
+    digest = hashlib.sha256()
+    for name in CHART_SOURCES:
+        path = output / name
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()
+
+
 def draw_charts(output: Path) -> list[Path]:
+    """Draw the charts, or keep last run's when their stage files have not changed."""
+    folder = output / CHART_DIR
+    key_file, digest = folder / "charts.sha256", sources_digest(output)
+    existing = [folder / name for name in CHART_NAMES]
+    if key_file.exists() and key_file.read_text() == digest and all(p.exists() for p in existing):
+        return existing
+    charts = _draw_charts(output)
+    write_text_atomic(key_file, digest)
+    return charts
+
+
+def _draw_charts(output: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
