@@ -5,7 +5,8 @@ every problem it finds (unknown keys, wrong types, out-of-range numbers, a missi
 an unknown MODE, impossible combinations) and raises one ConfigError listing them all, each with
 its fix. Relative paths are resolved against the folder that holds the config file.
 
-The API key may come from API.API_KEY or the environment (AUGMENTOOLKIT_API_KEY, then
+API.BASE_URL is one URL, a list of URLs (requests are spread over them), or the literal
+`embedded`. The API key may come from API.API_KEY or the environment (AUGMENTOOLKIT_API_KEY, then
 OPENAI_API_KEY). It is kept in a `Secret`, whose repr and str never show the value.
 Does not start any engine or read any input text.
 """
@@ -24,6 +25,7 @@ from augmentoolkit.errors import ConfigError
 
 KEY_ENV_VARS = ("AUGMENTOOLKIT_API_KEY", "OPENAI_API_KEY")
 MODES = ("api", "aphrodite")
+EMBEDDED = "embedded"  # API.BASE_URL value that names no server (wired by the embedded model)
 
 
 class Secret:
@@ -62,11 +64,16 @@ class PathConfig:
 @dataclass(frozen=True)
 class ApiConfig:
     API_KEY: Secret
-    BASE_URL: str
+    BASE_URL: str | tuple[str, ...]  # one URL (or "embedded"), or several as a tuple
     LOGICAL_MODEL: str
     LARGE_LOGICAL_MODEL: str
     REQUEST_TIMEOUT: float
     MAX_RETRIES: int
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """Every URL, one or several. Example: "http://h/v1" -> ("http://h/v1",)."""
+        return (self.BASE_URL,) if isinstance(self.BASE_URL, str) else self.BASE_URL
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,10 @@ class Config:
     source: Path = field(default=Path("config.yaml"), compare=False)
 
 
+class UrlOrUrls:
+    """Schema kind of API.BASE_URL: text, or a non-empty list of distinct texts (a tuple)."""
+
+
 # Each key: (type, default, lower bound for numbers or allowed values, what it means).
 # Defaults apply when a key is absent; config.yaml documents the same values.
 SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
@@ -128,7 +139,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
     },
     "API": {
         "API_KEY": (str, "", None),
-        "BASE_URL": (str, "http://127.0.0.1:8080/v1", None),
+        "BASE_URL": (UrlOrUrls, "http://127.0.0.1:8080/v1", None),
         "LOGICAL_MODEL": (str, "local-model", None),
         "LARGE_LOGICAL_MODEL": (str, "local-model", None),
         "REQUEST_TIMEOUT": (float, 300.0, 0.1),
@@ -251,6 +262,8 @@ def _check_schema(raw: dict[str, Any], problems: list[str]) -> dict[str, dict[st
 
 
 def _check_value(name: str, value: Any, kind: type, rule: Any, problems: list[str]) -> Any:
+    if kind is UrlOrUrls:
+        return _check_url_list(name, value, problems)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if kind is str and value is None:
@@ -266,6 +279,37 @@ def _check_value(name: str, value: Any, kind: type, rule: Any, problems: list[st
     elif isinstance(rule, int | float) and isinstance(value, int | float) and value < rule:
         problems.append(f"{name}: {value} is below the minimum {rule}. Set it to {rule} or more.")
     return value
+
+
+def _check_url_list(name: str, value: Any, problems: list[str]) -> Any:
+    """Shape only: text, or a list of distinct texts. Whether each is a URL depends on MODE."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        problems.append(
+            f"{name}: must be text or a list of texts, got {value!r}. Write one URL like "
+            "http://127.0.0.1:8080/v1, or a list of them to spread requests over several servers."
+        )
+        return value
+    if not value:
+        problems.append(f"{name}: the list is empty. Give at least one URL, or write one as text.")
+    seen: set[str] = set()
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, str):
+            problems.append(
+                f"{name}: item {number} must be text, got {item!r}. Write each URL like "
+                "http://127.0.0.1:8080/v1."
+            )
+        elif item in seen:
+            problems.append(
+                f"{name}: {item!r} is listed twice. Remove the repeat: each entry is a separate "
+                "server with its own SYSTEM.CONCURRENCY_LIMIT."
+            )
+        else:
+            seen.add(item)
+    return tuple(value)
 
 
 def _example(kind: type) -> str:
@@ -311,13 +355,36 @@ def _check_combinations(values: dict[str, dict[str, Any]], problems: list[str]) 
         problems.append(
             "APHRODITE.MODEL: empty, but MODE is aphrodite. Set it to a Hugging Face model path."
         )
-    if system["MODE"] == "api" and isinstance(api["BASE_URL"], str):
-        parsed = urlparse(api["BASE_URL"])
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            problems.append(
-                f"API.BASE_URL: {api['BASE_URL']!r} is not an http(s) URL. Write it like "
-                "http://127.0.0.1:8080/v1 (llama.cpp, vLLM) or https://api.openai.com/v1."
-            )
+    if system["MODE"] == "api":
+        _check_urls(api["BASE_URL"], problems)
     for key in ("LOGICAL_MODEL", "LARGE_LOGICAL_MODEL"):
         if system["MODE"] == "api" and isinstance(api[key], str) and not api[key].strip():
             problems.append(f"API.{key}: empty. Set it to the model name your server serves.")
+
+
+def _check_urls(value: Any, problems: list[str]) -> None:
+    """Every entry of API.BASE_URL is an http(s) URL; a lone "embedded" is let through."""
+    if isinstance(value, str):
+        if value != EMBEDDED and not _is_http_url(value):
+            problems.append(
+                f"API.BASE_URL: {value!r} is not an http(s) URL. Write it like "
+                "http://127.0.0.1:8080/v1 (llama.cpp, vLLM) or https://api.openai.com/v1."
+            )
+        return
+    if not isinstance(value, tuple):
+        return  # its shape is already reported
+    for number, url in enumerate(value, start=1):
+        if isinstance(url, str) and not _is_http_url(url):
+            problems.append(
+                f"API.BASE_URL: item {number}, {url!r}, is not an http(s) URL. Write each like "
+                "http://10.0.0.2:8000/v1 (one per vLLM, llama.cpp or Aphrodite server)."
+            )
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        parsed = urlparse(value)
+        parsed.port  # noqa: B018  (raises ValueError for a port like :80a)
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)

@@ -15,6 +15,9 @@ notebook calls the same `PipelineRun` methods one cell at a time.
     inside every LLM stage:
       GenerationStep.run → prompts.render → store hit? → EngineWrapper.generate → parser → store
 
+With SYSTEM.STREAMING, stages 2 to 7 run as one flow per chunk (see streaming.py) and write the
+same folders; the notebook calls the stages one by one.
+
 Every stage writes its folder atomically when it ends and prints one line: in, kept, dropped,
 failed, model calls, tokens. A stage that leaves nothing raises PipelineEmpty naming the stage
 and the most common reasons.
@@ -60,7 +63,11 @@ from augmentoolkit.generation_functions.engine_wrapper import (
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import Store
-from augmentoolkit.io_utils import write_json_atomic, write_jsonl_atomic
+from augmentoolkit.io_utils import (
+    remove_stale_temp_files,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
 from augmentoolkit.records import Chunk, Conversation, ConversationPlan, QAPair
 from augmentoolkit.report import write_run_report
 from augmentoolkit.streaming import flow_chunk, merge_flows
@@ -85,13 +92,18 @@ def prompt_names(config: Config) -> list[str]:
     return [*names, *(step.name for step in CHARACTER_STEPS), WRITE_STEPS[1]]
 
 
-def build_backend(config: Config) -> Backend:
+def build_backend(config: Config) -> Backend | list[Backend]:
+    """The in-process engine, one OpenAI client for API.BASE_URL, or one per URL in its list."""
     if config.SYSTEM.MODE == "aphrodite":
         a = config.APHRODITE
         return AphroditeBackend(
             aphrodite_engine_args(a.MODEL, a.QUANTIZATION, a.MAX_MODEL_LEN, a.DTYPE)
         )
-    return OpenAIBackend(config.API.BASE_URL, config.API.API_KEY, config.API.REQUEST_TIMEOUT)
+    api = config.API
+    clients: list[Backend] = [
+        OpenAIBackend(url, api.API_KEY, api.REQUEST_TIMEOUT) for url in api.base_urls
+    ]
+    return clients[0] if len(clients) == 1 else clients
 
 
 # The steps each model stage runs, for counting calls and tokens per stage when stages overlap.
@@ -121,7 +133,9 @@ def model_prices(config: Config) -> dict[str, tuple[float, float]]:
     return prices
 
 
-def build_context(config: Config, backend: Backend | None = None) -> GenerationContext:
+def build_context(
+    config: Config, backend: Backend | list[Backend] | None = None
+) -> GenerationContext:
     """Engine, prompt library (checked now) and store for a run of this configuration."""
     prompts = PromptLibrary(config.PATH.PROMPTS, config.PATH.DEFAULT_PROMPTS)
     prompts.check(prompt_names(config))
@@ -182,6 +196,7 @@ class PipelineRun:
     @classmethod
     def open(cls, config: Config, backend: Backend | None = None) -> PipelineRun:
         config.PATH.OUTPUT.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(config.PATH.OUTPUT)
         run = cls(config, build_context(config, backend))
         run.note_changed_settings()
         return run

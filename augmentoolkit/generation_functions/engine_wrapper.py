@@ -6,9 +6,13 @@ imported only in that mode and needs Linux with a CUDA GPU, so it cannot run (or
 beyond its argument mapping and error paths) on machines without one.
 
 The wrapper owns, in one place each:
-- the concurrency limit: one semaphore, acquired and released around each request;
+- where a request goes and how many run at once: an EndpointPool (endpoints.py) over one backend
+  per API.BASE_URL entry, each with an adaptive limit (at most `concurrency`, cut on bursts of
+  429s, paused by Retry-After) and a cool-down when it keeps failing; `pool.slot()` acquires
+  and releases every request;
 - retries: 429, 5xx, timeouts and dropped connections are retried with exponential backoff and
-  jitter, honouring Retry-After, at most `max_retries` times; other errors are not retried;
+  jitter, at most `max_retries` times, on whichever endpoint has room (a Retry-After pause keeps
+  the retry off that endpoint until it ends); other errors are not retried;
 - giving up early: a wrong model name, a refused key, or FAILURE_STREAK_LIMIT requests in a row
   that fail after all their retries (a dead server) raise EngineUnavailable, which stops the run;
 - stop sequences: none when `send_stop` is False; otherwise at most 4 are sent (a common
@@ -23,14 +27,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
 from augmentoolkit.config import Secret
 from augmentoolkit.errors import BudgetReached, EngineError, EngineUnavailable
+from augmentoolkit.generation_functions.endpoints import (
+    COOLDOWN,
+    Endpoint,
+    EndpointPool,
+    TransientError,
+)
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 
 log = logging.getLogger(__name__)
@@ -83,14 +94,6 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
-class TransientError(Exception):
-    """A failure worth retrying; `retry_after` is the server's hint in seconds, if any."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
 @dataclass
 class RetryPolicy:
     max_retries: int = 5
@@ -108,27 +111,40 @@ class RetryPolicy:
 
 
 class EngineWrapper:
-    """Concurrency-limited, retrying access to one model backend."""
+    """Concurrency-limited, retrying access to a model served by one or more backends.
+
+    `backend` is one backend or a list of them (one per endpoint); `concurrency` is the ceiling
+    of each endpoint's adaptive limit; `cooldown` is how long a failing endpoint is first left
+    out when others can take its requests.
+    """
 
     def __init__(
         self,
-        backend: Backend,
+        backend: Backend | Sequence[Backend],
         *,
         concurrency: int,
         send_stop: bool = True,
         retry: RetryPolicy | None = None,
         prices: dict[str, tuple[float, float]] | None = None,
         budget: float = 0.0,
+        cooldown: float = COOLDOWN,
     ) -> None:
-        self.backend = backend
+        backends = list(backend) if isinstance(backend, Sequence) else [backend]
+        named = [(_label(b, i, len(backends)), b) for i, b in enumerate(backends)]
+        self.pool: EndpointPool[Backend] = EndpointPool(
+            named, ceiling=concurrency, cooldown=cooldown
+        )
         self.send_stop = send_stop
         self.retry = retry or RetryPolicy()
         self.usage: dict[str, ModelUsage] = {}
         self.prices = prices or {}  # model -> (USD per million prompt, completion tokens)
         self.budget = budget
-        self._slots = asyncio.Semaphore(concurrency)
         self._failures_in_a_row = 0
         self._stopped: EngineUnavailable | None = None
+
+    @property
+    def endpoints(self) -> list[Endpoint[Backend]]:
+        return self.pool.endpoints
 
     def cost(self) -> float:
         """Dollars spent so far at the configured prices."""
@@ -151,14 +167,16 @@ class EngineWrapper:
         """Send one prompt; retry transient failures; EngineError when retries run out."""
         usage = self.usage.setdefault(model, ModelUsage())
         stop_sent = list(sampling.stop[:MAX_STOPS_SENT]) if self.send_stop else []
+        where = ""
         for attempt in range(self.retry.max_retries + 1):
             if self._stopped is not None:
                 raise self._stopped
             try:
-                async with self._slots:
+                async with self.pool.slot() as endpoint:
+                    where = endpoint.name
                     self._check_budget()
                     usage.requests += 1
-                    completion = await self.backend.complete(
+                    completion = await endpoint.backend.complete(
                         prompt, model, sampling, stop_sent, step
                     )
             except TransientError as error:
@@ -167,8 +185,8 @@ class EngineWrapper:
                     self._failures_in_a_row += 1
                     problem = (
                         f"{step or 'request'}: gave up after {attempt + 1} tries, last error: "
-                        f"{error}. Check that the server at API.BASE_URL is up, or raise "
-                        "API.MAX_RETRIES / API.REQUEST_TIMEOUT."
+                        f"{error} (from {where}). Check that the server at API.BASE_URL is "
+                        "up, or raise API.MAX_RETRIES / API.REQUEST_TIMEOUT."
                     )
                     if self._failures_in_a_row >= FAILURE_STREAK_LIMIT:
                         self._stopped = EngineUnavailable(
@@ -178,8 +196,9 @@ class EngineWrapper:
                         raise self._stopped from None
                     raise EngineError(problem) from None
                 usage.retries += 1
-                wait = self.retry.delay(attempt, error.retry_after)
-                log.info("%s: %s; retry %d in %.1fs", step, error, attempt + 1, wait)
+                # Retry-After pauses that endpoint in the pool; the retry may go to another.
+                wait = self.retry.delay(attempt, None)
+                log.info("%s: %s from %s; retry %d in %.1fs", step, error, where, attempt + 1, wait)
                 await self.retry.sleep(wait)
                 continue
             self._failures_in_a_row = 0
@@ -189,7 +208,23 @@ class EngineWrapper:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
-        await self.backend.close()
+        for endpoint in self.pool.endpoints:
+            await endpoint.backend.close()
+
+
+def _label(backend: Backend, index: int, count: int) -> str:
+    """How messages name an endpoint: its URL if it has one, else its place in the list."""
+    label = getattr(backend, "label", None)
+    if isinstance(label, str) and label:
+        return label
+    return "the engine" if count == 1 else f"endpoint {index + 1}"
+
+
+def public_url(url: str) -> str:
+    """A URL safe to print: no user, password, query or fragment.
+    Example: "http://u:pw@h:8000/v1?key=x" -> "http://h:8000/v1"."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _apply_stops(completion: Completion, stops: tuple[str, ...]) -> Completion:
@@ -205,9 +240,11 @@ def _apply_stops(completion: Completion, stops: tuple[str, ...]) -> Completion:
 
 
 class OpenAIBackend:
-    """Chat or completion requests through openai.AsyncOpenAI; its own retries are off."""
+    """Chat or completion requests to one endpoint through openai.AsyncOpenAI; its own retries
+    are off (EngineWrapper retries, on whichever endpoint has room)."""
 
     def __init__(self, base_url: str, api_key: Secret, timeout: float) -> None:
+        self.label = public_url(base_url)
         self.client = openai.AsyncOpenAI(
             api_key=api_key.reveal() or NO_KEY,
             base_url=base_url,
@@ -252,7 +289,7 @@ class OpenAIBackend:
 def _classify(error: Exception, model: str) -> Exception:
     """Map an openai error to TransientError (retry) or EngineUnavailable (stop the run)."""
     if isinstance(error, openai.RateLimitError):
-        return TransientError("429 rate limited", _retry_after(error.response))
+        return TransientError("429 rate limited", _retry_after(error.response), rate_limited=True)
     if isinstance(error, openai.APITimeoutError):
         return TransientError("request timed out")
     if isinstance(error, openai.APIConnectionError):
