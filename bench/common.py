@@ -166,6 +166,19 @@ def _make_responder(name: str, rates: list[float], seed: int) -> Any:
         from tests.fake_model import reply
 
         return reply
+    if name == "fake-split":
+        # The fake model, with the large model slower than the small one, as if the two sat on
+        # separate endpoints of different speed: rates[0] and rates[1] are their latencies (s).
+        import time
+
+        from tests.fake_model import reply
+
+        def split(request: Any) -> str:
+            slow = request.body.get("model") == "large-model"
+            time.sleep(rates[1] if slow else rates[0])
+            return reply(request)
+
+        return split
     if name == "votes":
         import random
 
