@@ -139,7 +139,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
     },
     "API": {
         "API_KEY": (str, "", None),
-        "BASE_URL": (UrlOrUrls, "http://127.0.0.1:8080/v1", None),
+        "BASE_URL": (UrlOrUrls, EMBEDDED, None),
         "LOGICAL_MODEL": (str, "local-model", None),
         "LARGE_LOGICAL_MODEL": (str, "local-model", None),
         "REQUEST_TIMEOUT": (float, 300.0, 0.1),

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from augmentoolkit.config import Config
+from augmentoolkit.config import EMBEDDED, Config
 from augmentoolkit.control_flow_functions.chunking import chunk_documents, read_documents
 from augmentoolkit.control_flow_functions.conversations import WRITE_STEPS, write_conversations
 from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
@@ -52,6 +52,7 @@ from augmentoolkit.control_flow_functions.validation import CHECKS, NEW_QUESTION
 from augmentoolkit.control_flow_functions.verification import VERIFY_CONVERSATION
 from augmentoolkit.errors import PipelineEmpty
 from augmentoolkit.estimate import estimate_run
+from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_SLOTS, EmbeddedBackend
 from augmentoolkit.generation_functions.engine_wrapper import (
     AphroditeBackend,
     Backend,
@@ -93,13 +94,16 @@ def prompt_names(config: Config) -> list[str]:
 
 
 def build_backend(config: Config) -> Backend | list[Backend]:
-    """The in-process engine, one OpenAI client for API.BASE_URL, or one per URL in its list."""
+    """The in-process engine, the embedded small model, one OpenAI client for API.BASE_URL, or
+    one per URL in its list."""
     if config.SYSTEM.MODE == "aphrodite":
         a = config.APHRODITE
         return AphroditeBackend(
             aphrodite_engine_args(a.MODEL, a.QUANTIZATION, a.MAX_MODEL_LEN, a.DTYPE)
         )
     api = config.API
+    if api.base_urls == (EMBEDDED,):
+        return EmbeddedBackend(api.REQUEST_TIMEOUT)
     clients: list[Backend] = [
         OpenAIBackend(url, api.API_KEY, api.REQUEST_TIMEOUT) for url in api.base_urls
     ]
@@ -141,9 +145,13 @@ def build_context(
     prompts.check(prompt_names(config))
     if not config.SYSTEM.ASSISTANT_MODE:
         prompts.locate_file("personality_traits.yaml")
+    backend = backend or build_backend(config)
+    concurrency = config.SYSTEM.CONCURRENCY_LIMIT
+    if isinstance(backend, EmbeddedBackend):  # more would only queue inside the local server
+        concurrency = min(concurrency, EMBEDDED_SLOTS)
     engine = EngineWrapper(
-        backend or build_backend(config),
-        concurrency=config.SYSTEM.CONCURRENCY_LIMIT,
+        backend,
+        concurrency=concurrency,
         send_stop=config.SYSTEM.STOP,
         retry=RetryPolicy(max_retries=config.API.MAX_RETRIES),
         prices=model_prices(config),

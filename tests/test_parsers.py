@@ -681,3 +681,21 @@ def test_parse_conversation_reads_the_raw_text_it_is_stored_as() -> None:
     turns = [(ASKER, "Why clean it?\nEvery day?"), (EXPERT, "Soot.\n\nIt dulls the glass.")]
     raw = "\n\n".join(f"{speaker}: {text}" for speaker, text in turns)
     assert parse_conversation(raw, ASKER, EXPERT) == turns
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        # replies SmolLM2-135M really wrote to judge_chunk (no verdict line)
+        ("The text is not suitable for study questions. It contains technical terms.", False),
+        ("The text is suitable for study questions. It explains how to start a fire.", True),
+        ("This passage is unsuitable: only a list of pages.", False),
+    ],
+)
+def test_judgement_from_an_opening_sentence(reply: str, expected: bool) -> None:
+    assert parse_judgement(reply) is expected
+
+
+def test_judgement_without_any_statement_still_fails() -> None:
+    with pytest.raises(ParseError):
+        parse_judgement("It contains technical terms and a list of pages.")

@@ -174,8 +174,10 @@ def test_stop_frees_the_port_kills_the_child_and_keeps_the_console_quiet(
     assert embedded.pid is None and embedded.base_url is None
     assert wait_for(lambda: process_gone(pid))
     assert not accepts_connections(port)
-    with socket.socket() as again:
-        again.bind(("127.0.0.1", port))  # the port is free for someone else
+    with socket.socket() as again:  # another server may listen there (as servers do, with
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT allowed)
+        again.bind(("127.0.0.1", port))
+        again.listen()
     assert "llama.cpp server" in log.read_text()  # a given log is kept after stop
     out, err = capfd.readouterr()
     assert out == "" and err == ""
@@ -272,3 +274,10 @@ def test_server_dying_at_start_shows_the_log_tail(tmp_path: Path) -> None:
 def test_too_small_settings_are_refused() -> None:
     with pytest.raises(EngineError, match="parallel >= 1"):
         EmbeddedServer(parallel=0)
+
+
+def test_start_timeout_gives_engine_error_and_kills_the_child(tmp_path: Path) -> None:
+    embedded = EmbeddedServer(context=512, parallel=1, log_path=tmp_path / "server.log")
+    with pytest.raises(EngineError, match="did not start listening within"):
+        embedded.start(timeout=0.01)
+    assert embedded.pid is None and embedded.base_url is None

