@@ -21,7 +21,11 @@ from pathlib import Path
 import yaml
 
 from augmentoolkit.control_flow_functions.judging import source_line
-from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.control_flow_functions.progress import (
+    StageOutcome,
+    map_with_progress,
+    successes,
+)
 from augmentoolkit.errors import PromptError
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
@@ -204,11 +208,6 @@ async def plan_conversations(
         note=ctx.progress_note,
         show=ctx.show_progress,
     )
-    plans = []
-    for result in built:
-        if isinstance(result, str):
-            outcome.fail(result)
-        else:
-            plans.append(result)
+    plans = successes(built, outcome)
     outcome.kept = len(plans)
     return plans, outcome

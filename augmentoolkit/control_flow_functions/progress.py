@@ -76,3 +76,17 @@ class StageOutcome:
 
     def top_reasons(self, count: int = 3) -> str:
         return "; ".join(f"{reason} (x{n})" for reason, n in self.reasons.most_common(count))
+
+
+def successes(results: Sequence[Out | str], outcome: StageOutcome) -> list[Out]:
+    """The results that are values; a result that is a string is a failure reason to count.
+
+    Example: ["x", 3] -> [3], with one failure "x" counted in the outcome.
+    """
+    kept: list[Out] = []
+    for result in results:
+        if isinstance(result, str):
+            outcome.fail(result)
+        else:
+            kept.append(result)
+    return kept

@@ -8,7 +8,11 @@ chunk id travel with it to the final dataset.
 from __future__ import annotations
 
 from augmentoolkit.control_flow_functions.judging import source_line
-from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.control_flow_functions.progress import (
+    StageOutcome,
+    map_with_progress,
+    successes,
+)
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.parsers import parse_plan, parse_qa_pairs
@@ -44,11 +48,6 @@ async def generate_pairs(
     results = await map_with_progress(
         chunks, pairs_for, "writing questions", note=ctx.progress_note, show=ctx.show_progress
     )
-    pairs: list[QAPair] = []
-    for result in results:
-        if isinstance(result, str):
-            outcome.fail(result)
-        else:
-            pairs.extend(result)
+    pairs = [pair for found in successes(results, outcome) for pair in found]
     outcome.kept = len(pairs)
     return pairs, outcome
