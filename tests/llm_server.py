@@ -316,7 +316,7 @@ def draw_fault(script: Script) -> Fault | None:
     for kind, rate in script.rates.items():
         total += rate
         if point < total:
-            return Fault(kind, delay=script.rate_delay)
+            return Fault(kind, delay=script.rate_delay if kind == "slow" else 0.0)
     return None
 
 
@@ -448,6 +448,9 @@ class _Handler(BaseHTTPRequestHandler):
         fault = owner.next_fault(script, request.step)
         kind = fault.kind if fault else None
         if fault is not None and kind in ERROR_TYPES:
+            # inject(..., delay=) holds an error back, so a burst can be in flight all at once
+            if fault.delay and not self.pause(script, fault.delay):
+                return self.drop()
             return self.send_error_fault(fault)
         if kind == "drop":
             return self.drop()

@@ -161,7 +161,9 @@ def test_429s_do_not_count_as_failures() -> None:
 
 def test_burst_cuts_to_6_then_grows_back_to_the_ceiling(server: ScriptedLLMServer) -> None:
     server.set_latency(0.02)
-    server.inject("429", count=8)
+    # the 429s are held back 0.3 s, so all eight are in flight before the first comes back,
+    # even on a busy machine
+    server.inject("429", count=8, delay=0.3)
     engine = engine_for(server.base_url, concurrency=8)
     limiter = engine.endpoints[0].limiter
 
@@ -266,7 +268,10 @@ def test_a_failing_server_is_left_out_and_every_call_succeeds(
     assert not broken.in_service(time.monotonic())  # out for its cool-down
     assert broken.failures >= 3
     if fault == "500s":
-        assert other.count() - seen_by_other <= 8  # a few 500s, then nothing more was sent
+        # A few 500s, then nothing more: successes of requests that were in flight when the
+        # fault began can reset the failure streak, so allow up to 3 x the per-endpoint limit
+        # (without the cool-down it would take about half of the remaining 100 calls).
+        assert other.count() - seen_by_other <= 12
 
 
 def test_every_endpoint_dead_stops_the_run_quickly() -> None:
