@@ -110,7 +110,10 @@ def build_backend(config: Config) -> Backend | list[Backend]:
     return clients[0] if len(clients) == 1 else clients
 
 
-# The steps each model stage runs, for counting calls and tokens per stage when stages overlap.
+# Model calls and tokens per step at one moment, and the clock: what a stage's counts start from.
+Snapshot = tuple[dict[str, tuple[int, int]], float]
+
+# The steps each model stage runs: its calls and tokens are theirs, also when stages overlap.
 STAGE_STEPS: dict[str, list[str]] = {
     "judge chunks": [JUDGE_CHUNK.name],
     "generate questions": [PLAN_QUESTIONS.name, GENERATE_QUESTIONS.name],
@@ -233,7 +236,7 @@ class PipelineRun:
 
     # 1. read and chunk ------------------------------------------------------------------------
     def chunk_inputs(self) -> list[Chunk]:
-        before = self._counters()
+        before = self._snapshot()
         docs = read_documents(
             self.config.PATH.INPUT, warn=lambda line: self.say(f"warning: {line}")
         )
@@ -247,28 +250,28 @@ class PipelineRun:
                 outcome.reasons["beyond SYSTEM.SUBSET_SIZE"] = outcome.dropped
         write_jsonl_atomic(self.output / "chunks" / "chunks.jsonl", [c.to_dict() for c in chunks])
         self.say(estimate_run(self.config, chunks, self.ctx.prompts).describe())
-        self._finish(outcome, *before)
+        self._finish(outcome, before)
         return chunks
 
     # 2. judge chunks --------------------------------------------------------------------------
     async def judge(self, chunks: list[Chunk]) -> list[Chunk]:
-        before = self._counters()
+        before = self._snapshot()
         kept, rows, outcome = await judge_chunks(self.ctx, chunks, self.config.SYSTEM.USE_FILENAMES)
         self._save_judgements(rows)
-        self._finish(outcome, *before)
+        self._finish(outcome, before)
         return kept
 
     # 3. generate questions --------------------------------------------------------------------
     async def generate_questions(self, chunks: list[Chunk]) -> list[QAPair]:
-        before = self._counters()
+        before = self._snapshot()
         pairs, outcome = await write_pairs(self.ctx, chunks, self.config.SYSTEM.USE_FILENAMES)
         self._save("qatuples_raw/pairs.jsonl", _dicts(pairs))
-        self._finish(outcome, *before)
+        self._finish(outcome, before)
         return pairs
 
     # 4. validate ------------------------------------------------------------------------------
     async def validate(self, pairs: list[QAPair]) -> list[QAPair]:
-        before = self._counters()
+        before = self._snapshot()
         system = self.config.SYSTEM
         kept, rows, outcome = await validate_pairs(
             self.ctx,
@@ -278,36 +281,36 @@ class PipelineRun:
             system.USE_FILENAMES,
         )
         self._save("qatuples_validated/validation.jsonl", rows)
-        self._finish(outcome, *before)
+        self._finish(outcome, before)
         return kept
 
     # 5. repair context ------------------------------------------------------------------------
     async def repair(self, pairs: list[QAPair]) -> list[QAPair]:
-        before = self._counters()
+        before = self._snapshot()
         kept, rows, outcome = await repair_pairs(self.ctx, pairs)
         self._save("qatuples_revised/repairs.jsonl", rows)
-        self._finish(outcome, *before)
+        self._finish(outcome, before)
         return kept
 
     # 6. plan conversations --------------------------------------------------------------------
     async def plan(self, pairs: list[QAPair]) -> list[ConversationPlan]:
-        before = self._counters()
+        before = self._snapshot()
         s = self.config.SYSTEM
         plans, outcome = await plan_conversations(
             self.ctx, pairs, s.REARRANGEMENTS_TO_TAKE, s.SEED, s.ASSISTANT_MODE, s.USE_FILENAMES
         )
         self._save("multi_turn_convs_info/plans.jsonl", _dicts(plans))
-        self._finish(outcome, *before)
+        self._finish(outcome, before)
         return plans
 
     # 7. write and verify conversations --------------------------------------------------------
     async def converse(self, plans: list[ConversationPlan]) -> list[Conversation]:
-        before = self._counters()
+        before = self._snapshot()
         conversations, outcome = await write_conversations(
             self.ctx, plans, self.config.SYSTEM.USE_FILENAMES
         )
         self._save("multi_turn_convs/conversations.jsonl", _dicts(conversations))
-        self._finish(outcome, *before)
+        self._finish(outcome, before)
         return conversations
 
     # 2-7 as one stream: each chunk moves on as soon as it is ready ---------------------------
@@ -316,7 +319,7 @@ class PipelineRun:
 
         Returns the pairs that survived repair and the verified conversations.
         """
-        before, started = self._step_counters(), time.monotonic()
+        before = self._snapshot()
         self.ctx.show_progress = False
         try:
             flows = await map_with_progress(
@@ -334,14 +337,10 @@ class PipelineRun:
         self._save("qatuples_revised/repairs.jsonl", flow.repairs)
         self._save("multi_turn_convs_info/plans.jsonl", _dicts(flow.plans))
         self._save("multi_turn_convs/conversations.jsonl", _dicts(flow.conversations))
-        after, seconds = self._step_counters(), time.monotonic() - started
+        seconds = time.monotonic() - before[1]
         self.say(f"stages 2-7 ran as one stream over {len(chunks)} chunks in {seconds:.1f}s")
-        for outcome in flow.outcomes:
-            steps = STAGE_STEPS[outcome.stage]
-            outcome.calls = sum(after.get(s, (0, 0))[0] - before.get(s, (0, 0))[0] for s in steps)
-            outcome.tokens = sum(after.get(s, (0, 0))[1] - before.get(s, (0, 0))[1] for s in steps)
-            outcome.seconds = seconds
-            self._report(outcome)
+        for outcome in flow.outcomes:  # each stage's time is the whole stream's: they overlap
+            self._finish(outcome, before)
         return flow.kept_pairs, flow.conversations
 
     # 8. export --------------------------------------------------------------------------------
@@ -366,16 +365,10 @@ class PipelineRun:
         await self.ctx.engine.close()
 
     # bookkeeping ------------------------------------------------------------------------------
-    def _counters(self) -> tuple[int, int, float]:
-        """Requests and tokens so far, all models together, and the clock."""
-        usage = self.ctx.engine.usage.values()
-        requests = sum(u.requests for u in usage)
-        tokens = sum(u.prompt_tokens + u.completion_tokens for u in usage)
-        return requests, tokens, time.monotonic()
-
-    def _step_counters(self) -> dict[str, tuple[int, int]]:
-        """Requests and tokens so far per step."""
-        return {name: (s.requests, s.tokens) for name, s in self.ctx.stats.items()}
+    def _snapshot(self) -> Snapshot:
+        """Model calls and tokens so far per step, and the clock."""
+        counts = {name: (s.requests, s.tokens) for name, s in self.ctx.stats.items()}
+        return counts, time.monotonic()
 
     def _save(self, relative: str, rows: list[dict[str, Any]]) -> None:
         write_jsonl_atomic(self.output / relative, rows)
@@ -385,17 +378,18 @@ class PipelineRun:
         if self.config.SYSTEM.GRAPH:
             save_judgement_chart(rows, self.output / "worthy_for_questions" / "judgement.png")
 
-    def _finish(
-        self, outcome: StageOutcome, requests_before: int, tokens_before: int, started: float
-    ) -> None:
-        requests, tokens, now = self._counters()
-        outcome.calls = requests - requests_before
-        outcome.tokens = tokens - tokens_before
-        outcome.seconds = now - started
-        self._report(outcome)
+    def _finish(self, outcome: StageOutcome, before: Snapshot) -> None:
+        """Count the stage's calls, tokens and time; print its line; stop if it kept nothing."""
+        (counts_before, started), (counts_now, now) = before, self._snapshot()
+        steps = STAGE_STEPS.get(outcome.stage, [])  # "read and chunk" calls no model
 
-    def _report(self, outcome: StageOutcome) -> None:
-        """Print the stage's line; stop the run if the stage kept nothing."""
+        def grown(field: int) -> int:
+            return sum(
+                counts_now.get(s, (0, 0))[field] - counts_before.get(s, (0, 0))[field]
+                for s in steps
+            )
+
+        outcome.calls, outcome.tokens, outcome.seconds = grown(0), grown(1), now - started
         self.outcomes.append(outcome)
         self.say(
             f"{outcome.stage}: in {outcome.items_in}, kept {outcome.kept}, dropped "

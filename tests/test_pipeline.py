@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +103,7 @@ def test_end_to_end_modes(
     assistant_mode: bool,
     completion_mode: bool,
     use_filenames: bool,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     server.set_responder(reply)
     config = sample_config(
@@ -113,6 +115,9 @@ def test_end_to_end_modes(
         USE_FILENAMES=use_filenames,
     )
     asyncio.run(run_pipeline(config))
+    stage_lines = capsys.readouterr().err
+    for stage in ("judge chunks", "generate questions", "validate pairs", "write conversations"):
+        assert re.search(rf"^{stage}: in \d+, .* calls [1-9]\d*, tokens [1-9]", stage_lines, re.M)
     master = check_outputs(config, sample_input)
     paths = {r.path for r in server.requests}
     assert paths == {"/v1/completions" if completion_mode else "/v1/chat/completions"}
