@@ -349,6 +349,17 @@ def card_lines(lines: list[str]) -> list[str]:
     return lines[:end]
 
 
+def usable_name(label: re.Match[str], problem: str) -> str:
+    """The cleaned name a label line gives, or ParseError(problem) if it is empty or too long.
+
+    Example: a match of 'Name: **Tom Reed**, a keeper.' -> 'Tom Reed'
+    """
+    name = clean_name(label.group("value"))
+    if not name or len(name.split()) > MAX_NAME_WORDS:
+        raise ParseError(f"{problem}: '{snippet(label.group(0))}'")
+    return name
+
+
 def parse_character_card(text: str) -> tuple[str, str]:
     """A card from its `Name:` line on -> (card text, name); needs one more `Field:` line.
 
@@ -358,9 +369,7 @@ def parse_character_card(text: str) -> tuple[str, str]:
     match = CARD_NAME_LINE.search(body)
     if match is None:
         raise ParseError(f"no 'Name:' line in the character card: '{snippet(text)}'")
-    name = clean_name(match.group("value"))
-    if not name or len(name.split()) > MAX_NAME_WORDS:
-        raise ParseError(f"the 'Name:' line holds no usable name: '{snippet(match.group(0))}'")
+    name = usable_name(match, "the 'Name:' line holds no usable name")
     lines = body[match.start() :].rstrip().split("\n")
     if not any(CARD_FIELD_LINE.match(line) for line in lines[1:]):
         raise ParseError(
@@ -398,9 +407,7 @@ def parse_scenario(text: str) -> tuple[str, str]:
     scenario_match = SCENARIO_LINE.search(body)
     if scenario_match is None:
         raise ParseError(f"no 'Scenario:' line in reply: '{snippet(text)}'")
-    name = clean_name(name_match.group("value"))
-    if not name or len(name.split()) > MAX_NAME_WORDS:
-        raise ParseError(f"no usable secondary character name: '{snippet(name_match.group(0))}'")
+    name = usable_name(name_match, "no usable secondary character name")
     scenario = paragraph_from(body, scenario_match)
     if not scenario:
         raise ParseError(f"the 'Scenario:' paragraph is empty: '{snippet(scenario_match[0])}'")
