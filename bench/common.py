@@ -44,19 +44,12 @@ if str(REPO) not in sys.path:
 
 import yaml  # noqa: E402
 
+from augmentoolkit.control_flow_functions.validation import CHECKS  # noqa: E402
+from tests.conftest import SECRET_ENV  # noqa: E402
+
 SAMPLE_DIR = REPO / "raw_txt_input"
-CHECK_STEPS = ("check_question", "check_answer_relevancy", "check_answer_accuracy")
-SCRUBBED_ENV = (
-    "OPENAI_API_KEY",
-    "AUGMENTOOLKIT_API_KEY",
-    "OPENAI_BASE_URL",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-)
+CHECK_STEPS = tuple(check.name for check in CHECKS)
+SCRUBBED_ENV = SECRET_ENV  # the same keys and proxies the test suite scrubs
 
 
 def clean_environment() -> None:
