@@ -25,6 +25,7 @@ from augmentoolkit.errors import ConfigError
 
 KEY_ENV_VARS = ("AUGMENTOOLKIT_API_KEY", "OPENAI_API_KEY")
 MODES = ("api", "aphrodite")
+GRAMMAR_CHOICES = ("auto", "always", "never")  # API.GRAMMARS; auto: on for the embedded model
 EMBEDDED = "embedded"  # API.BASE_URL value that names no server (wired by the embedded model)
 
 
@@ -69,6 +70,7 @@ class ApiConfig:
     LARGE_LOGICAL_MODEL: str
     REQUEST_TIMEOUT: float
     MAX_RETRIES: int
+    GRAMMARS: str  # auto | always | never: constrain replies to each step's layout
 
     @property
     def base_urls(self) -> tuple[str, ...]:
@@ -144,6 +146,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "LARGE_LOGICAL_MODEL": (str, "local-model", None),
         "REQUEST_TIMEOUT": (float, 300.0, 0.1),
         "MAX_RETRIES": (int, 5, 0),
+        "GRAMMARS": (str, "auto", GRAMMAR_CHOICES),
     },
     "SYSTEM": {
         "USE_FILENAMES": (bool, False, None),
@@ -357,6 +360,11 @@ def _check_combinations(values: dict[str, dict[str, Any]], problems: list[str]) 
         )
     if system["MODE"] == "api":
         _check_urls(api["BASE_URL"], problems)
+    if system["MODE"] == "aphrodite" and api["GRAMMARS"] == "always":
+        problems.append(
+            "API.GRAMMARS: always sends llama.cpp grammars, which MODE aphrodite cannot take. "
+            "Set GRAMMARS: auto (or never) with MODE: aphrodite."
+        )
     for key in ("LOGICAL_MODEL", "LARGE_LOGICAL_MODEL"):
         if system["MODE"] == "api" and isinstance(api[key], str) and not api[key].strip():
             problems.append(f"API.{key}: empty. Set it to the model name your server serves.")

@@ -167,7 +167,15 @@ def build_context(
         models=model_names(config),
         completion_mode=config.SYSTEM.COMPLETION_MODE,
         parse_retries=config.SYSTEM.PARSE_RETRIES,
+        grammars=uses_grammars(config),
     )
+
+
+def uses_grammars(config: Config) -> bool:
+    """API.GRAMMARS: `always`, or `auto` with the embedded model (a llama.cpp server we run)."""
+    grammars = config.API.GRAMMARS
+    embedded = config.SYSTEM.MODE == "api" and config.API.base_urls == (EMBEDDED,)
+    return grammars == "always" or (grammars == "auto" and embedded)
 
 
 def shaping_settings(config: Config) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from augmentoolkit.control_flow_functions.verification import (
     VERIFY_CONVERSATION,
     check_carries_pairs,
 )
+from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.parsers import format_qa_list, parse_conversation
@@ -38,6 +39,7 @@ def writing_step(plan: ConversationPlan) -> GenerationStep[list[tuple[str, str]]
         WRITE_SAMPLING,
         role="large",
         validator=lambda turns: check_carries_pairs(turns, plan.pairs),
+        grammar=grammars.conversation(plan.secondary_name, plan.primary_name, len(plan.pairs)),
     )
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.parsers import parse_judgement
 from augmentoolkit.records import Chunk
 
-JUDGE_CHUNK = GenerationStep("judge_chunk", parse_judgement, Sampling(0.2, 1.0, 600))
+JUDGE_CHUNK = GenerationStep(
+    "judge_chunk", parse_judgement, Sampling(0.2, 1.0, 600), grammar=grammars.JUDGE_CHUNK
+)
 
 
 def source_line(chunk: Chunk, use_filenames: bool) -> str:

@@ -27,6 +27,7 @@ from augmentoolkit.control_flow_functions.progress import (
     successes,
 )
 from augmentoolkit.errors import PromptError
+from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.parsers import (
@@ -40,10 +41,19 @@ from augmentoolkit.records import ConversationPlan, QAPair, content_id
 DUPLICATE_OVERLAP = 0.8  # share of words two questions must share to count as duplicates
 ASSISTANT_NAME, USER_NAME = "AI Assistant", "User"
 
-PLAN_CARD = GenerationStep("plan_character_card", parse_plan, Sampling(0.8, 1.0, 800))
-WRITE_CARD = GenerationStep("write_character_card", parse_character_card, Sampling(0.8, 1.0, 800))
-PLAN_SCENARIO = GenerationStep("plan_scenario", parse_plan, Sampling(0.8, 1.0, 800))
-WRITE_SCENARIO = GenerationStep("write_scenario", parse_scenario, Sampling(0.8, 1.0, 600))
+PLAN_SAMPLING = Sampling(0.8, 1.0, 800)
+PLAN_CARD = GenerationStep(
+    "plan_character_card", parse_plan, PLAN_SAMPLING, grammar=grammars.FREE_PLAN
+)
+WRITE_CARD = GenerationStep(
+    "write_character_card", parse_character_card, PLAN_SAMPLING, grammar=grammars.CHARACTER_CARD
+)
+PLAN_SCENARIO = GenerationStep(
+    "plan_scenario", parse_plan, PLAN_SAMPLING, grammar=grammars.FREE_PLAN
+)
+WRITE_SCENARIO = GenerationStep(
+    "write_scenario", parse_scenario, Sampling(0.8, 1.0, 600), grammar=grammars.SCENARIO
+)
 CHARACTER_STEPS = (PLAN_CARD, WRITE_CARD, PLAN_SCENARIO, WRITE_SCENARIO)
 
 WORD = re.compile(r"[a-z0-9]+")

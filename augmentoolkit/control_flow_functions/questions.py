@@ -13,6 +13,7 @@ from augmentoolkit.control_flow_functions.progress import (
     map_with_progress,
     successes,
 )
+from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.parsers import parse_plan, parse_qa_pairs
@@ -20,8 +21,15 @@ from augmentoolkit.records import Chunk, QAPair, content_id
 
 MAX_PAIRS_PER_CHUNK = 4
 
-PLAN_QUESTIONS = GenerationStep("plan_questions", parse_plan, Sampling(0.6, 1.0, 800))
-GENERATE_QUESTIONS = GenerationStep("generate_questions", parse_qa_pairs, Sampling(0.7, 1.0, 1200))
+PLAN_QUESTIONS = GenerationStep(
+    "plan_questions", parse_plan, Sampling(0.6, 1.0, 800), grammar=grammars.PLAN_QUESTIONS
+)
+GENERATE_QUESTIONS = GenerationStep(
+    "generate_questions",
+    parse_qa_pairs,
+    Sampling(0.7, 1.0, 1200),
+    grammar=grammars.GENERATE_QUESTIONS,
+)
 
 
 def make_pair(chunk: Chunk, question: str, answer: str, tag: str) -> QAPair:

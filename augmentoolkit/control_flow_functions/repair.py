@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.parsers import RepairOutcome, parse_repair
 from augmentoolkit.records import QAPair
 
-REPAIR_CONTEXT = GenerationStep("repair_context", parse_repair, Sampling(0.2, 1.0, 900))
+REPAIR_CONTEXT = GenerationStep(
+    "repair_context", parse_repair, Sampling(0.2, 1.0, 900), grammar=grammars.REPAIR_CONTEXT
+)
 
 
 async def repair_pairs(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.control_flow_functions.questions import make_pair
+from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.parsers import parse_single_qa, parse_verdict
@@ -25,11 +26,25 @@ from augmentoolkit.records import QAPair
 
 CHECK_SAMPLING = Sampling(0.2, 1.0, 800)
 CHECKS = (
-    GenerationStep("check_question", parse_verdict, CHECK_SAMPLING),
-    GenerationStep("check_answer_relevancy", parse_verdict, CHECK_SAMPLING),
-    GenerationStep("check_answer_accuracy", parse_verdict, CHECK_SAMPLING),
+    GenerationStep(
+        "check_question", parse_verdict, CHECK_SAMPLING, grammar=grammars.CHECK_QUESTION
+    ),
+    GenerationStep(
+        "check_answer_relevancy",
+        parse_verdict,
+        CHECK_SAMPLING,
+        grammar=grammars.CHECK_ANSWER_RELEVANCY,
+    ),
+    GenerationStep(
+        "check_answer_accuracy",
+        parse_verdict,
+        CHECK_SAMPLING,
+        grammar=grammars.CHECK_ANSWER_ACCURACY,
+    ),
 )
-NEW_QUESTION = GenerationStep("new_question", parse_single_qa, Sampling(0.7, 1.0, 600))
+NEW_QUESTION = GenerationStep(
+    "new_question", parse_single_qa, Sampling(0.7, 1.0, 600), grammar=grammars.NEW_QUESTION
+)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from augmentoolkit.errors import ParseError
+from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationStep
 from augmentoolkit.generation_functions.parsers import parse_verdict
@@ -21,7 +22,12 @@ from augmentoolkit.records import QAPair
 MIN_ANSWER_COVERAGE = 0.5
 CONTENT_WORD = re.compile(r"[a-z0-9]{4,}")
 
-VERIFY_CONVERSATION = GenerationStep("verify_conversation", parse_verdict, Sampling(0.2, 1.0, 700))
+VERIFY_CONVERSATION = GenerationStep(
+    "verify_conversation",
+    parse_verdict,
+    Sampling(0.2, 1.0, 700),
+    grammar=grammars.VERIFY_CONVERSATION,
+)
 
 
 def content_words(text: str) -> set[str]:

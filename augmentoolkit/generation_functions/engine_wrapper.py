@@ -25,6 +25,7 @@ It never logs or stores the API key. It does not parse replies; GenerationStep d
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -62,9 +63,13 @@ class Sampling:
     top_p: float = 1.0
     max_tokens: int = 1500
     stop: tuple[str, ...] = ()
+    grammar: str = ""  # GBNF the reply must follow; sent only to servers that take it (llama.cpp)
 
     def fingerprint(self) -> str:
-        return f"t={self.temperature};p={self.top_p};m={self.max_tokens};s={list(self.stop)!r}"
+        text = f"t={self.temperature};p={self.top_p};m={self.max_tokens};s={list(self.stop)!r}"
+        if self.grammar:  # absent from unconstrained keys, so those stay as they were
+            text += ";g=" + hashlib.sha256(self.grammar.encode()).hexdigest()[:16]
+        return text
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,8 @@ class OpenAIBackend:
         }
         if stop:
             options["stop"] = stop
+        if sampling.grammar:
+            options["extra_body"] = {"grammar": sampling.grammar}
         try:
             if prompt.messages is not None:
                 chat = await self.client.chat.completions.create(

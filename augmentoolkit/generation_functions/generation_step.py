@@ -1,7 +1,8 @@
 """GenerationStep: render → cached? → generate → parse, the one abstraction every LLM stage uses.
 
 A step names its prompt file, its parser (reply text → value, raising ParseError), an optional
-validator (value → None, raising ParseError), its sampling settings and which model role runs it.
+validator (value → None, raising ParseError), its sampling settings, which model role runs it,
+and optionally its reply layout as a grammar, sent when the server can constrain decoding:
 `run(ctx, values)` returns a StepResult and never raises for a bad reply:
 
 - a cached result (same step, rendered prompt, model, sampling, salt) is returned with no call;
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
 
 from augmentoolkit.errors import EngineError, EngineUnavailable, ParseError
@@ -60,6 +61,7 @@ class GenerationContext:
     models: dict[str, str]  # role -> model name
     completion_mode: bool
     parse_retries: int = 2
+    grammars: bool = False  # constrain replies to each step's layout (the server takes GBNF)
     show_progress: bool = True  # off when stages run item by item (streaming) under one bar
     stats: dict[str, StepStats] = field(default_factory=dict)
 
@@ -92,18 +94,21 @@ class GenerationStep(Generic[T]):
     sampling: Sampling = Sampling()
     role: Role = "small"
     validator: Callable[[T], None] | None = None
+    grammar: str = ""  # the reply layout as GBNF (grammars.py), used when ctx.grammars is on
 
     def render(self, ctx: GenerationContext, values: dict[str, str]) -> RenderedPrompt:
         return render(ctx.prompts.load(self.name), values, ctx.completion_mode)
 
     def sampling_for(self, ctx: GenerationContext) -> Sampling:
-        """Completion mode adds the turn headers as stops so the model cannot write both sides."""
-        if not ctx.completion_mode:
-            return self.sampling
-        stops = tuple(dict.fromkeys(COMPLETION_STOPS + self.sampling.stop))
-        return Sampling(
-            self.sampling.temperature, self.sampling.top_p, self.sampling.max_tokens, stops
-        )
+        """Completion mode adds the turn headers as stops so the model cannot write both sides;
+        with ctx.grammars the reply is also held to the step's layout."""
+        sampling = self.sampling
+        if ctx.completion_mode:
+            stops = tuple(dict.fromkeys(COMPLETION_STOPS + sampling.stop))
+            sampling = replace(sampling, stop=stops)
+        if ctx.grammars and self.grammar:
+            sampling = replace(sampling, grammar=self.grammar)
+        return sampling
 
     async def run(
         self, ctx: GenerationContext, values: dict[str, str], salt: str = ""

@@ -1,0 +1,131 @@
+"""Reply layouts as GBNF grammars, for servers that can constrain decoding to them (llama.cpp).
+
+Each grammar describes the layout one parser in parsers.py reads, so a constrained reply always
+parses. Bounded lengths keep a small model from rambling to its token limit: on a CPU every
+generated token costs tens of milliseconds. Used with the embedded model (API.GRAMMARS: auto)
+or with any llama.cpp server (API.GRAMMARS: True); other servers never receive them.
+
+Verdict layouts open the reasoning with a sentence that states the finding in words of the
+check itself ("The question can be answered from the text ..."), and the prompts ask for the
+same opening. A small model that must choose between these two phrasings at the start picks
+far more consistently than one asked for a bare 'pass'/'fail' after free reasoning.
+
+Does not call models or parse replies.
+"""
+
+from __future__ import annotations
+
+REASON = r"[^\n]{0,300}"  # the rest of one line of reasoning
+SENTENCE = r"[A-Z] [^\n]{5,300}"  # one line of free text that starts with a capital
+QUESTION = r"[A-Z] [^\n?]{5,150} " + '"?"'
+ANSWER = r"[A-Z] [^\n]{5,300}"
+MAX_PAIRS = 4
+MAX_PLAN_FACTS = 4
+
+
+def verdict_layout(subject: str, findings: tuple[str, str], verdicts: tuple[str, str]) -> str:
+    """`<subject> <finding><reasoning>` on one line, then the verdict that finding implies.
+
+    The first finding goes with the first verdict, the second with the second, so the reasoning
+    and the verdict can never disagree.
+    Example: verdict_layout('The answer', ('agrees with the text', 'disagrees with the text'),
+    ('pass', 'fail')) allows 'The answer agrees with the text, ...\nVerdict: pass'.
+    """
+    (yes, no), (good, bad) = findings, verdicts
+    return (
+        f'root ::= "{subject} {yes}" reason "\\nVerdict: {good}" '
+        f'| "{subject} {no}" reason "\\nVerdict: {bad}"\n'
+        f"reason ::= {REASON}\n"
+    )
+
+
+JUDGE_CHUNK = verdict_layout(
+    "The text",
+    ("can be used to write study questions", "cannot be used to write study questions"),
+    ("suitable", "unsuitable"),
+)
+CHECK_QUESTION = verdict_layout(
+    "The question",
+    ("can be answered from the text alone", "cannot be answered from the text alone"),
+    ("pass", "fail"),
+)
+CHECK_ANSWER_RELEVANCY = verdict_layout(
+    "The answer",
+    ("states only what the text says", "adds to what the text says"),
+    ("pass", "fail"),
+)
+CHECK_ANSWER_ACCURACY = verdict_layout(
+    "The answer", ("agrees with the text", "disagrees with the text"), ("pass", "fail")
+)
+VERIFY_CONVERSATION = verdict_layout(
+    "The conversation",
+    ("asks and answers every question", "leaves out a question or changes an answer"),
+    ("pass", "fail"),
+)
+REPAIR_CONTEXT = (
+    'root ::= "The pair stands on its own" reason "\\nVerdict: pass" '
+    '| "The pair needs the text" reason "\\n" rewrite\n'
+    'rewrite ::= "Verdict: fail" | "Verdict: reworded\\nQuestion: " question "\\nAnswer: " answer\n'
+    f"reason ::= {REASON}\n"
+    f"question ::= {QUESTION}\n"
+    f"answer ::= {ANSWER}\n"
+)
+
+
+def numbered_pairs(max_pairs: int = MAX_PAIRS) -> str:
+    """`Question 1:` / `Answer 1:` pairs, 1 to max_pairs of them, numbered in order."""
+    rules = [
+        f'pair{n} ::= "Question {n}: " question "\\nAnswer {n}: " answer'
+        for n in range(1, max_pairs + 1)
+    ]
+    nested = f"pair{max_pairs}"
+    for n in range(max_pairs - 1, 0, -1):
+        nested = f'pair{n} ("\\n\\n" {nested})?'
+    return "\n".join(
+        [f"root ::= {nested}", *rules, f"question ::= {QUESTION}", f"answer ::= {ANSWER}", ""]
+    )
+
+
+GENERATE_QUESTIONS = numbered_pairs()
+NEW_QUESTION = (
+    'root ::= "Question: " question "\\nAnswer: " answer\n'
+    f"question ::= {QUESTION}\n"
+    f"answer ::= {ANSWER}\n"
+)
+
+
+def question_plan(max_facts: int = MAX_PLAN_FACTS) -> str:
+    """`1. <fact>` ... up to max_facts numbered lines, then an `Avoid: <topics>` line."""
+    nested = f'"{max_facts}. " line'
+    for n in range(max_facts - 1, 0, -1):
+        nested = f'"{n}. " line ("\\n" {nested})?'
+    return f'root ::= {nested} "\\nAvoid: " line\nline ::= {SENTENCE}\n'
+
+
+PLAN_QUESTIONS = question_plan()
+FREE_PLAN = f'root ::= line ("\\n" line){{0,5}}\nline ::= {SENTENCE}\n'
+CHARACTER_CARD = (
+    'root ::= "Name: " name "\\nTraits: " line "\\nBackground: " line "\\nSpeech: " line\n'
+    r"name ::= [A-Z] [A-Za-z.'-]{1,20} (" + '" "' + r" [A-Z] [A-Za-z.'-]{1,20}){1,2}" + "\n"
+    f"line ::= {SENTENCE}\n"
+)
+SCENARIO = (
+    'root ::= "Secondary character: " name "\\nScenario: " line\n'
+    r"name ::= [A-Z] [A-Za-z.'-]{1,20} (" + '" "' + r" [A-Z] [A-Za-z.'-]{1,20}){1,2}" + "\n"
+    f"line ::= {SENTENCE}\n"
+)
+
+
+def conversation(asker: str, answerer: str, turns: int) -> str:
+    """Exactly `turns` pairs of `<asker>: ...` / `<answerer>: ...` lines, asker first."""
+    exchange = f'"{gbnf_text(asker)}: " line "\\n{gbnf_text(answerer)}: " line'
+    return (
+        f'root ::= exchange ("\\n" exchange){{{turns - 1}}}\n'
+        f"exchange ::= {exchange}\n"
+        f"line ::= {SENTENCE}\n"
+    )
+
+
+def gbnf_text(text: str) -> str:
+    """Text made safe inside a GBNF string literal. Example: 'Ann "Bo"' -> 'Ann \\"Bo\\"'."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
