@@ -281,3 +281,92 @@ def test_start_timeout_gives_engine_error_and_kills_the_child(tmp_path: Path) ->
     with pytest.raises(EngineError, match="did not start listening within"):
         embedded.start(timeout=0.01)
     assert embedded.pid is None and embedded.base_url is None
+
+
+SAMPLE_VALUES = {
+    "source": "an untitled document",
+    "chunk": (
+        "The Moon orbits the Earth once every 27.3 days. Its gravity raises two bulges of water, "
+        "so most coasts see two high tides and two low tides each day. When the Sun and Moon "
+        "line up, at new and full moon, the tides are strongest; these are called spring tides."
+    ),
+    "plan": "1. How often the Moon orbits the Earth.\n2. Why most coasts get two high tides.",
+    "question": "How many high tides do most coasts see each day?",
+    "answer": "Most coasts see two high tides and two low tides each day.",
+    "rejected_question": "What is the Moon made of?",
+    "reason": "The text does not say what the Moon is made of.",
+    "qa_list": "Question 1: How many high tides do most coasts see each day?\n"
+    "Answer 1: Most coasts see two high tides and two low tides each day.",
+    "conversation": "User: How many high tides are there each day?\n"
+    "AI Assistant: Most coasts see two high tides and two low tides each day.",
+    "traits": "patient, precise",
+    "character_card": (
+        "Name: Ada Finch\nTraits: patient\nBackground: A harbour pilot.\nSpeech: Calm."
+    ),
+    "scenario": "Tom Reed meets Ada Finch on the quay and asks about the tides.",
+    "primary_name": "Ada Finch",
+    "secondary_name": "Tom Reed",
+}
+
+
+def grammar_steps() -> list[object]:
+    """Every model step as the pipeline declares it, conversations for one pair of each mode."""
+    from functools import partial
+
+    from augmentoolkit.control_flow_functions import (
+        judging,
+        planning,
+        questions,
+        repair,
+        validation,
+        verification,
+    )
+    from augmentoolkit.generation_functions import grammars
+    from augmentoolkit.generation_functions.generation_step import GenerationStep
+    from augmentoolkit.generation_functions.parsers import parse_conversation
+
+    def writer(name: str, asker: str, answerer: str) -> GenerationStep[list[tuple[str, str]]]:
+        parser = partial(parse_conversation, asker=asker, answerer=answerer)
+        return GenerationStep(name, parser, grammar=grammars.conversation(asker, answerer, 1))
+
+    return [
+        judging.JUDGE_CHUNK,
+        questions.PLAN_QUESTIONS,
+        questions.GENERATE_QUESTIONS,
+        *validation.CHECKS,
+        validation.NEW_QUESTION,
+        repair.REPAIR_CONTEXT,
+        *planning.CHARACTER_STEPS,
+        writer("write_conversation_assistant", "User", "AI Assistant"),
+        writer("write_conversation_characters", "Tom Reed", "Ada Finch"),
+        verification.VERIFY_CONVERSATION,
+    ]
+
+
+@pytest.mark.parametrize("step", grammar_steps(), ids=lambda step: step.name)  # type: ignore[attr-defined]
+def test_each_step_grammar_gives_a_reply_its_parser_reads(
+    server: EmbeddedServer, step: object
+) -> None:
+    """The grammar compiles in llama.cpp (a bad one is a 400) and holds the real model's reply
+    to the layout the step's parser reads, on the shipped prompt, first try."""
+    from dataclasses import replace
+
+    from augmentoolkit.config import Secret
+    from augmentoolkit.generation_functions.engine_wrapper import OpenAIBackend
+    from augmentoolkit.generation_functions.generation_step import GenerationStep
+    from augmentoolkit.generation_functions.prompts import PromptLibrary, render
+
+    assert isinstance(step, GenerationStep) and step.grammar
+    prompts = PromptLibrary(REPO / "prompts", REPO / "prompts")
+    prompt = render(prompts.load(step.name), SAMPLE_VALUES, completion_mode=False)
+    sampling = replace(step.sampling, max_tokens=400, grammar=step.grammar)
+
+    async def ask() -> str:
+        backend = OpenAIBackend(server.base_url or "", Secret(""), timeout=300)
+        try:
+            return (await backend.complete(prompt, "local-model", sampling, [], step.name)).text
+        finally:
+            await backend.close()
+
+    text = asyncio.run(ask())
+    step.parser(text)  # raises ParseError if the layout were broken

@@ -3,7 +3,8 @@ llama.cpp server on 127.0.0.1, started by the run itself): the real entry point,
 
 A model this small often fails our checks, so the test accepts either ending the issue allows:
 a dataset whose every file is well formed, or a non-zero exit that names the stage that dropped
-everything and why. Either way every stage reports its yield, and a second run makes no call.
+everything and why. Either way every stage reports its yield, every reply held to a layout
+grammar parsed (the run report's per-step table), and a second run makes no call.
 Selected with `-m real_model`; CI runs it.
 """
 
@@ -21,6 +22,9 @@ from tests.conftest import REPO, ConfigFactory
 from tests.test_pipeline import check_outputs
 
 pytestmark = pytest.mark.real_model
+STEP_ROW = re.compile(
+    r"^\| (?P<step>[a-z_]+) \| (?P<requests>\d+) \| \d+ \| (?P<unparsed>\d+) \|", re.M
+)
 STAGE_LINE = re.compile(
     r"^(?P<stage>[a-z ]+): in (?P<in>\d+), kept (?P<kept>\d+), .*calls (?P<calls>\d+)", re.M
 )
@@ -42,7 +46,7 @@ def test_sample_on_the_embedded_model(make_config: ConfigFactory, sample_input: 
     config = make_config(
         PATH={"INPUT": str(sample_input)},
         API={"BASE_URL": "embedded", "REQUEST_TIMEOUT": 600},
-        SYSTEM={"USE_SUBSET": True, "SUBSET_SIZE": 1, "USE_FILENAMES": True},
+        SYSTEM={"USE_SUBSET": True, "SUBSET_SIZE": 2, "USE_FILENAMES": True},
     )
     first = run_cli(config.source)
     print(first.stderr)  # the per-stage yield, kept in the CI log
@@ -57,6 +61,12 @@ def test_sample_on_the_embedded_model(make_config: ConfigFactory, sample_input: 
         assert re.search(r"error: stage '[a-z ]+' kept none of its \d+ items: .+", first.stderr)
     report = (config.PATH.OUTPUT / "run_report.md").read_text(encoding="utf-8")
     assert "| judge chunks |" in report and "| small-model |" in report
+    steps = {m["step"]: m for m in STEP_ROW.finditer(report)}
+    assert int(steps["judge_chunk"]["requests"]) >= 1, report
+    for name, row in steps.items():
+        # conversations can also fail their check that the answers are carried, which counts here
+        if not name.startswith("write_conversation"):
+            assert row["unparsed"] == "0", f"{name}: a grammar-held reply did not parse\n{report}"
 
     second = run_cli(config.source)
     assert second.returncode == first.returncode, second.stderr
