@@ -3,12 +3,14 @@
 Each grammar describes the layout one parser in parsers.py reads, so a constrained reply always
 parses. Bounded lengths keep a small model from rambling to its token limit: on a CPU every
 generated token costs tens of milliseconds. Used with the embedded model (API.GRAMMARS: auto)
-or with any llama.cpp server (API.GRAMMARS: True); other servers never receive them.
+or with any llama.cpp server (API.GRAMMARS: always); other servers never receive them.
 
-Verdict layouts open the reasoning with a sentence that states the finding in words of the
-check itself ("The question can be answered from the text ..."), and the prompts ask for the
-same opening. A small model that must choose between these two phrasings at the start picks
-far more consistently than one asked for a bare 'pass'/'fail' after free reasoning.
+Verdict layouts open the reasoning with a sentence that states the finding in the check's own
+words ("The question can be answered from the text ..."), the prompts ask every model for the
+same opening, and each finding can only end in its own verdict. Without that, the small model
+often reasoned one way and wrote the other verdict. (Which finding a 135M model picks follows
+the wording and the last worked example far more than the item: see
+docs/offline-model-research.md.)
 
 Does not call models or parse replies.
 """
