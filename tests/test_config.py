@@ -23,7 +23,10 @@ def test_shipped_config_is_valid() -> None:
     config = load_config(REPO / "config.yaml")
     assert config.SYSTEM.MODE == "api"
     assert config.PATH.INPUT == (REPO / "raw_txt_input").resolve()
-    assert config.SYSTEM.CHUNK_SIZE == 400 and config.SYSTEM.SUBSET_SIZE == 13
+    assert config.SYSTEM.CHUNK_SIZE == 400
+    # the shipped config is a short trial on the embedded model, with grammars on
+    assert config.SYSTEM.USE_SUBSET is True and config.SYSTEM.SUBSET_SIZE == 4
+    assert config.API.BASE_URL == "embedded" and config.API.GRAMMARS == "auto"
 
 
 def test_defaults_fill_missing_keys(make_config: ConfigFactory) -> None:
@@ -31,6 +34,7 @@ def test_defaults_fill_missing_keys(make_config: ConfigFactory) -> None:
     assert config.SYSTEM.DOUBLE_CHECK_COUNTER == 3
     assert config.SYSTEM.STOP is True
     assert config.API.REQUEST_TIMEOUT == 300.0
+    assert config.SYSTEM.USE_SUBSET is False and config.SYSTEM.SUBSET_SIZE == 13
 
 
 @pytest.mark.parametrize(

@@ -157,3 +157,17 @@ def test_missing_prompt_and_missing_variable(
     with pytest.raises(PromptError, match=r"uses \$text but the step gave no value"):
         run_steps(ctx, [(ECHO, {"txt": "oops"}, "")])
     assert server.count() == 0
+
+
+def test_each_try_sends_its_own_seed_and_a_fresh_run_repeats_them(
+    server: ScriptedLLMServer, prompts: Path, tmp_path: Path
+) -> None:
+    seeds = []
+    for run in ("first", "second"):  # separate stores: the second run makes the same calls
+        server.reset()
+        server.script("echo", ["no layout", "WORD: fine"])
+        ctx = make_context(server.base_url, prompts, tmp_path / run)
+        assert run_steps(ctx, [(ECHO, {"text": "x"}, "")])[0][:2] == (True, "fine")
+        seeds.append([r.body.get("seed") for r in server.requests])
+    assert all(isinstance(seed, int) for seed in seeds[0]) and len(set(seeds[0])) == 2
+    assert seeds[0] == seeds[1]

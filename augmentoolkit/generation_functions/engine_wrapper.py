@@ -64,6 +64,7 @@ class Sampling:
     max_tokens: int = 1500
     stop: tuple[str, ...] = ()
     grammar: str = ""  # GBNF the reply must follow; sent only to servers that take it (llama.cpp)
+    seed: int | None = None  # set per call from its cache key, so a server that honours it repeats
 
     def fingerprint(self) -> str:
         text = f"t={self.temperature};p={self.top_p};m={self.max_tokens};s={list(self.stop)!r}"
@@ -271,6 +272,8 @@ class OpenAIBackend:
             options["stop"] = stop
         if sampling.grammar:
             options["extra_body"] = {"grammar": sampling.grammar}
+        if sampling.seed is not None:
+            options["seed"] = sampling.seed
         try:
             if prompt.messages is not None:
                 chat = await self.client.chat.completions.create(

@@ -17,6 +17,7 @@ so improving a parser can turn stored failures into successes without paying aga
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -87,6 +88,12 @@ class StepResult(Generic[T]):
         return self.errors[-1] if self.errors else ""
 
 
+def call_seed(key: str, attempt: int) -> int:
+    """A sampling seed for one try of one call: the same on every run, new on each retry, so a
+    server that honours seeds gives a rerun the same replies. Example: ('ab12…', 0) -> 2863…"""
+    return int(hashlib.sha256(f"{key}:{attempt}".encode()).hexdigest()[:8], 16)
+
+
 @dataclass(frozen=True)
 class GenerationStep(Generic[T]):
     name: str  # also the prompt file name
@@ -125,10 +132,11 @@ class GenerationStep(Generic[T]):
             return self._from_record(record, key)
         errors: list[str] = []
         completions: list[str] = []
-        for _ in range(ctx.parse_retries + 1):
+        for attempt in range(ctx.parse_retries + 1):
             try:
                 stats.requests += 1
-                completion = await ctx.engine.generate(prompt, model, sampling, self.name)
+                seeded = replace(sampling, seed=call_seed(key, attempt))
+                completion = await ctx.engine.generate(prompt, model, seeded, self.name)
             except EngineUnavailable:
                 raise
             except EngineError as error:
