@@ -76,18 +76,22 @@ from augmentoolkit.streaming import flow_chunk, merge_flows
 log = logging.getLogger(__name__)
 
 
+# The model steps every run uses (character mode adds CHARACTER_STEPS; conversations are written
+# by a step built per plan), in run order.
+FIXED_STEPS: tuple[GenerationStep[Any], ...] = (
+    JUDGE_CHUNK,
+    PLAN_QUESTIONS,
+    GENERATE_QUESTIONS,
+    *CHECKS,
+    NEW_QUESTION,
+    REPAIR_CONTEXT,
+    VERIFY_CONVERSATION,
+)
+
+
 def prompt_names(config: Config) -> list[str]:
     """Every prompt this configuration will use, checked before the first call."""
-    steps: list[GenerationStep[Any]] = [
-        JUDGE_CHUNK,
-        PLAN_QUESTIONS,
-        GENERATE_QUESTIONS,
-        *CHECKS,
-        NEW_QUESTION,
-        REPAIR_CONTEXT,
-        VERIFY_CONVERSATION,
-    ]
-    names = [step.name for step in steps]
+    names = [step.name for step in FIXED_STEPS]
     if config.SYSTEM.ASSISTANT_MODE:
         return [*names, WRITE_STEPS[0]]
     return [*names, *(step.name for step in CHARACTER_STEPS), WRITE_STEPS[1]]

@@ -20,8 +20,9 @@ import asyncio
 import statistics
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -85,7 +86,7 @@ def qa_list(question: str, answer: str) -> str:
     return f"Question 1: {question}\nAnswer 1: {answer}"
 
 
-def items() -> dict[str, tuple[GenerationStep[object], list[dict[str, str]], list[dict[str, str]]]]:
+def items() -> dict[str, tuple[GenerationStep[Any], list[dict[str, str]], list[dict[str, str]]]]:
     """step name -> (step, good items, bad items)."""
     question, relevancy, accuracy = CHECKS
     verify_good = [
@@ -116,7 +117,7 @@ def items() -> dict[str, tuple[GenerationStep[object], list[dict[str, str]], lis
             [values(q, a) for q, a in WRONG_QA],
         ),
         "verify_conversation": (VERIFY_CONVERSATION, verify_good, verify_bad),
-    }  # type: ignore[return-value]
+    }
 
 
 @dataclass
@@ -127,8 +128,8 @@ class Tally:
     good_read: int = 0
     bad_pass: int = 0
     bad_read: int = 0
-    tokens: list[int] | None = None
-    seconds: list[float] | None = None
+    tokens: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
 
 
 def passed(value: object) -> bool:
@@ -143,15 +144,15 @@ async def ask_all(backend: OpenAIBackend, prompts: PromptLibrary, samples: int) 
             sampling = replace(
                 step.sampling, grammar=step.grammar if constrained else "", max_tokens=512
             )
-            tally = Tally(tokens=[], seconds=[])
+            tally = Tally()
             for kind, group in (("good", good), ("bad", bad)):
                 for item in group:
                     prompt = render(prompts.load(name), item, completion_mode=False)
                     for _ in range(samples):
                         started = time.perf_counter()
                         reply = await backend.complete(prompt, "local-model", sampling, [], name)
-                        tally.seconds.append(time.perf_counter() - started)  # type: ignore[union-attr]
-                        tally.tokens.append(reply.completion_tokens)  # type: ignore[union-attr]
+                        tally.seconds.append(time.perf_counter() - started)
+                        tally.tokens.append(reply.completion_tokens)
                         tally.asked += 1
                         try:
                             value = step.parser(reply.text)
@@ -169,8 +170,7 @@ async def ask_all(backend: OpenAIBackend, prompts: PromptLibrary, samples: int) 
             print(
                 f"| {name} | {'on' if constrained else 'off'} | {tally.parsed}/{tally.asked} | "
                 f"{good_rate:.2f} | {bad_rate:.2f} | {good_rate - bad_rate:+.2f} | "
-                f"{statistics.mean(tally.tokens or [0]):.0f} | "
-                f"{statistics.mean(tally.seconds or [0]):.1f} |",
+                f"{statistics.mean(tally.tokens):.0f} | {statistics.mean(tally.seconds):.1f} |",
                 flush=True,
             )
 

@@ -12,32 +12,16 @@ from pathlib import Path
 import pytest
 
 from augmentoolkit.config import load_config
-from augmentoolkit.control_flow_functions.judging import JUDGE_CHUNK
-from augmentoolkit.control_flow_functions.questions import GENERATE_QUESTIONS, PLAN_QUESTIONS
-from augmentoolkit.control_flow_functions.repair import REPAIR_CONTEXT
-from augmentoolkit.control_flow_functions.validation import CHECKS, NEW_QUESTION
-from augmentoolkit.control_flow_functions.verification import VERIFY_CONVERSATION
 from augmentoolkit.errors import ConfigError
 from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
-from augmentoolkit.pipeline import run_pipeline
+from augmentoolkit.pipeline import FIXED_STEPS, run_pipeline
 from tests.conftest import ConfigFactory, write_config
 from tests.fake_model import reply
 from tests.llm_server import ScriptedLLMServer
 from tests.test_pipeline import check_outputs
 
-STATIC_STEPS = {
-    step.name: step.grammar
-    for step in (
-        JUDGE_CHUNK,
-        PLAN_QUESTIONS,
-        GENERATE_QUESTIONS,
-        *CHECKS,
-        NEW_QUESTION,
-        REPAIR_CONTEXT,
-        VERIFY_CONVERSATION,
-    )
-}
+STATIC_STEPS = {step.name: step.grammar for step in FIXED_STEPS}
 
 
 def test_every_model_step_declares_a_grammar() -> None:

@@ -313,33 +313,21 @@ def grammar_steps() -> list[object]:
     """Every model step as the pipeline declares it, conversations for one pair of each mode."""
     from functools import partial
 
-    from augmentoolkit.control_flow_functions import (
-        judging,
-        planning,
-        questions,
-        repair,
-        validation,
-        verification,
-    )
+    from augmentoolkit.control_flow_functions.planning import CHARACTER_STEPS
     from augmentoolkit.generation_functions import grammars
     from augmentoolkit.generation_functions.generation_step import GenerationStep
     from augmentoolkit.generation_functions.parsers import parse_conversation
+    from augmentoolkit.pipeline import FIXED_STEPS
 
     def writer(name: str, asker: str, answerer: str) -> GenerationStep[list[tuple[str, str]]]:
         parser = partial(parse_conversation, asker=asker, answerer=answerer)
         return GenerationStep(name, parser, grammar=grammars.conversation(asker, answerer, 1))
 
     return [
-        judging.JUDGE_CHUNK,
-        questions.PLAN_QUESTIONS,
-        questions.GENERATE_QUESTIONS,
-        *validation.CHECKS,
-        validation.NEW_QUESTION,
-        repair.REPAIR_CONTEXT,
-        *planning.CHARACTER_STEPS,
+        *FIXED_STEPS,
+        *CHARACTER_STEPS,
         writer("write_conversation_assistant", "User", "AI Assistant"),
         writer("write_conversation_characters", "Tom Reed", "Ada Finch"),
-        verification.VERIFY_CONVERSATION,
     ]
 
 

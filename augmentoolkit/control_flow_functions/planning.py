@@ -41,15 +41,18 @@ from augmentoolkit.records import ConversationPlan, QAPair, content_id
 DUPLICATE_OVERLAP = 0.8  # share of words two questions must share to count as duplicates
 ASSISTANT_NAME, USER_NAME = "AI Assistant", "User"
 
-PLAN_SAMPLING = Sampling(0.8, 1.0, 800)
+CHARACTER_SAMPLING = Sampling(0.8, 1.0, 800)
 PLAN_CARD = GenerationStep(
-    "plan_character_card", parse_plan, PLAN_SAMPLING, grammar=grammars.FREE_PLAN
+    "plan_character_card", parse_plan, CHARACTER_SAMPLING, grammar=grammars.FREE_PLAN
 )
 WRITE_CARD = GenerationStep(
-    "write_character_card", parse_character_card, PLAN_SAMPLING, grammar=grammars.CHARACTER_CARD
+    "write_character_card",
+    parse_character_card,
+    CHARACTER_SAMPLING,
+    grammar=grammars.CHARACTER_CARD,
 )
 PLAN_SCENARIO = GenerationStep(
-    "plan_scenario", parse_plan, PLAN_SAMPLING, grammar=grammars.FREE_PLAN
+    "plan_scenario", parse_plan, CHARACTER_SAMPLING, grammar=grammars.FREE_PLAN
 )
 WRITE_SCENARIO = GenerationStep(
     "write_scenario", parse_scenario, Sampling(0.8, 1.0, 600), grammar=grammars.SCENARIO

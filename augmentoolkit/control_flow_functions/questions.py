@@ -28,7 +28,7 @@ GENERATE_QUESTIONS = GenerationStep(
     "generate_questions",
     parse_qa_pairs,
     Sampling(0.7, 1.0, 1200),
-    grammar=grammars.GENERATE_QUESTIONS,
+    grammar=grammars.numbered_pairs(MAX_PAIRS_PER_CHUNK),
 )
 
 

@@ -21,7 +21,7 @@ REASON = r"[^\n]{0,300}"  # the rest of one line of reasoning
 SENTENCE = r"[A-Z] [^\n]{5,300}"  # one line of free text that starts with a capital
 QUESTION = r"[A-Z] [^\n?]{5,150} " + '"?"'
 ANSWER = r"[A-Z] [^\n]{5,300}"
-MAX_PAIRS = 4
+NAME = "[A-Z] [A-Za-z.'-]{1,20} (\" \" [A-Z] [A-Za-z.'-]{1,20}){1,2}"  # two or three words
 MAX_PLAN_FACTS = 4
 
 
@@ -74,7 +74,7 @@ REPAIR_CONTEXT = (
 )
 
 
-def numbered_pairs(max_pairs: int = MAX_PAIRS) -> str:
+def numbered_pairs(max_pairs: int) -> str:
     """`Question 1:` / `Answer 1:` pairs, 1 to max_pairs of them, numbered in order."""
     rules = [
         f'pair{n} ::= "Question {n}: " question "\\nAnswer {n}: " answer'
@@ -88,7 +88,6 @@ def numbered_pairs(max_pairs: int = MAX_PAIRS) -> str:
     )
 
 
-GENERATE_QUESTIONS = numbered_pairs()
 NEW_QUESTION = (
     'root ::= "Question: " question "\\nAnswer: " answer\n'
     f"question ::= {QUESTION}\n"
@@ -108,12 +107,12 @@ PLAN_QUESTIONS = question_plan()
 FREE_PLAN = f'root ::= line ("\\n" line){{0,5}}\nline ::= {SENTENCE}\n'
 CHARACTER_CARD = (
     'root ::= "Name: " name "\\nTraits: " line "\\nBackground: " line "\\nSpeech: " line\n'
-    r"name ::= [A-Z] [A-Za-z.'-]{1,20} (" + '" "' + r" [A-Z] [A-Za-z.'-]{1,20}){1,2}" + "\n"
+    f"name ::= {NAME}\n"
     f"line ::= {SENTENCE}\n"
 )
 SCENARIO = (
     'root ::= "Secondary character: " name "\\nScenario: " line\n'
-    r"name ::= [A-Z] [A-Za-z.'-]{1,20} (" + '" "' + r" [A-Z] [A-Za-z.'-]{1,20}){1,2}" + "\n"
+    f"name ::= {NAME}\n"
     f"line ::= {SENTENCE}\n"
 )
 
