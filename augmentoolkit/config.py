@@ -94,6 +94,7 @@ class SystemConfig:
     STOP: bool
     PARSE_RETRIES: int
     QA_REGENERATIONS: int
+    MIN_ANSWER_GROUNDING: float
     SEED: int
     META_DATAGEN: bool
     STREAMING: bool
@@ -130,7 +131,16 @@ class UrlOrUrls:
     """Schema kind of API.BASE_URL: text, or a non-empty list of distinct texts (a tuple)."""
 
 
-# Each key: (type, default, lower bound for numbers or allowed values, what it means).
+@dataclass(frozen=True)
+class Between:
+    """Schema rule of a number that has an upper bound too. Example: Between(0.0, 1.0)."""
+
+    low: float
+    high: float
+
+
+# Each key: (type, default, rule): the rule is a lower bound or a Between for numbers, or the
+# allowed values for text.
 # Defaults apply when a key is absent; config.yaml documents the same values.
 SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
     "PATH": {
@@ -163,6 +173,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "STOP": (bool, True, None),
         "PARSE_RETRIES": (int, 2, 0),
         "QA_REGENERATIONS": (int, 2, 0),
+        "MIN_ANSWER_GROUNDING": (float, 0.5, Between(0.0, 1.0)),
         "SEED": (int, 1048596, 0),
         "META_DATAGEN": (bool, False, None),
         "STREAMING": (bool, True, None),
@@ -281,6 +292,14 @@ def _check_value(name: str, value: Any, kind: type, rule: Any, problems: list[st
         problems.append(f"{name}: {value!r} is not one of {', '.join(rule)}. Pick one of those.")
     elif isinstance(rule, int | float) and isinstance(value, int | float) and value < rule:
         problems.append(f"{name}: {value} is below the minimum {rule}. Set it to {rule} or more.")
+    elif (
+        isinstance(rule, Between)
+        and isinstance(value, float)
+        and not rule.low <= value <= rule.high
+    ):
+        problems.append(
+            f"{name}: {value} is outside {rule.low}..{rule.high}. Set it between those values."
+        )
     return value
 
 

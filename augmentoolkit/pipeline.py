@@ -196,6 +196,7 @@ def shaping_settings(config: Config) -> dict[str, Any]:
         "COMPLETION_MODE": system.COMPLETION_MODE,
         "DOUBLE_CHECK_COUNTER": system.DOUBLE_CHECK_COUNTER,
         "QA_REGENERATIONS": system.QA_REGENERATIONS,
+        "MIN_ANSWER_GROUNDING": system.MIN_ANSWER_GROUNDING,
         "REARRANGEMENTS_TO_TAKE": system.REARRANGEMENTS_TO_TAKE,
         "SEED": system.SEED,
     }
@@ -291,6 +292,7 @@ class PipelineRun:
             system.DOUBLE_CHECK_COUNTER,
             system.QA_REGENERATIONS,
             system.USE_FILENAMES,
+            system.MIN_ANSWER_GROUNDING,
         )
         self._save("qatuples_validated/validation.jsonl", rows)
         self._finish(outcome, before)

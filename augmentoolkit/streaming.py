@@ -46,7 +46,12 @@ async def flow_chunk(ctx: GenerationContext, config: Config, chunk: Chunk) -> Fl
     kept, judgements, judged = await judge_chunks(ctx, [chunk], names)
     raw_pairs, asked = await generate_pairs(ctx, kept, names)
     valid, validation, validated = await validate_pairs(
-        ctx, raw_pairs, system.DOUBLE_CHECK_COUNTER, system.QA_REGENERATIONS, names
+        ctx,
+        raw_pairs,
+        system.DOUBLE_CHECK_COUNTER,
+        system.QA_REGENERATIONS,
+        names,
+        system.MIN_ANSWER_GROUNDING,
     )
     repaired, repairs, fixed = await repair_pairs(ctx, valid)
     plans, planned = await plan_conversations(

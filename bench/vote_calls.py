@@ -143,7 +143,8 @@ def make_pairs(count: int) -> list[QAPair]:
 async def measure(config: Any, pairs: list[QAPair], votes: int, regenerations: int) -> int:
     ctx = build_context(config)
     try:
-        kept, _, _ = await validate_pairs(ctx, pairs, votes, regenerations, False)
+        # Grounding off: the bench pairs are placeholders, and it counts model votes only.
+        kept, _, _ = await validate_pairs(ctx, pairs, votes, regenerations, False, 0.0)
     finally:
         ctx.store.close()
         await ctx.engine.close()

@@ -45,6 +45,8 @@ def test_defaults_fill_missing_keys(make_config: ConfigFactory) -> None:
         ("SYSTEM", "USE_SUBSET", "yes please", "SYSTEM.USE_SUBSET: must be true or false"),
         ("SYSTEM", "CONCURRENCY_LIMIT", 0, "SYSTEM.CONCURRENCY_LIMIT: 0 is below the minimum 1"),
         ("SYSTEM", "CHUNK_SIZE", 10, "SYSTEM.CHUNK_SIZE: 10 is below the minimum 50"),
+        ("SYSTEM", "MIN_ANSWER_GROUNDING", 1.5, "MIN_ANSWER_GROUNDING: 1.5 is outside 0.0..1.0"),
+        ("SYSTEM", "MIN_ANSWER_GROUNDING", -0.1, "MIN_ANSWER_GROUNDING: -0.1 is outside 0.0..1.0"),
         ("SYSTEM", "MODE", "ollama", "SYSTEM.MODE: 'ollama' is not one of api, aphrodite"),
         ("SYSTEM", "REARRANGEMENTS_TO_TAKE", True, "must be a whole number"),
         ("API", "REQUEST_TIMEOUT", "soon", "API.REQUEST_TIMEOUT: must be a number"),

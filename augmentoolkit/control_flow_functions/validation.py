@@ -1,9 +1,12 @@
 """Stage 4: validate every pair with three checks, each a majority vote that stops once decided.
 
-Checks, in order: the question makes sense and is answerable from the chunk; the answer sticks to
-the chunk; the answer is accurate to the chunk. One `majority_vote` serves all three. A pair that
-fails a check is replaced by a fresh pair from the same chunk (`new_question`, told what was wrong)
-up to SYSTEM.QA_REGENERATIONS times, each replacement validated from the start; then it is dropped.
+Before any model is asked, two checks that cost nothing (grounding.py): a pair that repeats an
+earlier question about its chunk is dropped, and a pair whose words are mostly not its chunk's
+(SYSTEM.MIN_ANSWER_GROUNDING) fails as a model check would. Model checks, in order: the question
+makes sense and is answerable from the chunk; the answer sticks to the chunk; the answer is
+accurate to the chunk. One `majority_vote` serves all three. A pair that fails a check is replaced
+by a fresh pair from the same chunk (`new_question`, told what was wrong) up to
+SYSTEM.QA_REGENERATIONS times, each replacement validated from the start; then it is dropped.
 
 Votes run in rounds: each round launches just enough calls to possibly decide the outcome, so
 no call is made whose vote could not change the result. A vote whose reply never parsed counts
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from augmentoolkit.control_flow_functions.grounding import grounding_problem, question_signature
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.control_flow_functions.questions import make_pair
@@ -45,6 +49,9 @@ CHECKS = (
 NEW_QUESTION = GenerationStep(
     "new_question", parse_single_qa, Sampling(0.7, 1.0, 600), grammar=grammars.NEW_QUESTION
 )
+# Names of the checks that need no model, as they appear in reasons and reports.
+GROUNDING = "grounding"
+DUPLICATE = "duplicate_question"
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,13 @@ async def majority_vote(
     return Vote(decided, yes, no, reason)
 
 
-async def check_pair(ctx: GenerationContext, pair: QAPair, votes: int, source: str) -> str | None:
+async def check_pair(
+    ctx: GenerationContext, pair: QAPair, votes: int, source: str, min_grounding: float
+) -> str | None:
     """None when every check passes, else the name of the failed check and its reasoning."""
+    ungrounded = grounding_problem(pair.question, pair.answer, pair.chunk.text, min_grounding)
+    if ungrounded is not None:
+        return f"{GROUNDING}: {ungrounded}"
     values = {
         "chunk": pair.chunk.text,
         "source": source,
@@ -113,16 +125,21 @@ async def validate_pairs(
     votes: int,
     regenerations: int,
     use_filenames: bool,
+    min_grounding: float,
 ) -> tuple[list[QAPair], list[dict[str, object]], StageOutcome]:
     """Returns the surviving pairs (possibly regenerated), a row per input pair, and counts."""
     outcome = StageOutcome("validate pairs", items_in=len(pairs))
+    asked: set[tuple[str, tuple[str, ...]]] = set()
+    repeats = {pair.id for pair in pairs if is_repeat(pair, asked)}
 
     async def settle(pair: QAPair) -> dict[str, object]:
+        if pair.id in repeats:
+            return {"pair": pair.to_dict(), "kept": False, "history": [repeat_entry(pair)]}
         source = source_line(pair.chunk, use_filenames)
         current = pair
         history: list[dict[str, str]] = []
         for attempt in range(regenerations + 1):
-            problem = await check_pair(ctx, current, votes, source)
+            problem = await check_pair(ctx, current, votes, source, min_grounding)
             if problem is None:
                 return {"pair": current.to_dict(), "kept": True, "history": history}
             history.append({"question": current.question, "problem": problem})
@@ -149,11 +166,30 @@ async def validate_pairs(
         pairs, settle, "validating pairs", note=ctx.progress_note, show=ctx.show_progress
     )
     kept = []
+    kept_asked: set[tuple[str, tuple[str, ...]]] = set()  # a regenerated pair may repeat another
     for row in rows:
+        pair = QAPair.from_dict(row["pair"])  # type: ignore[arg-type]
+        if row["kept"] and is_repeat(pair, kept_asked):
+            row["kept"] = False
+            row["history"].append(repeat_entry(pair))  # type: ignore[attr-defined]
         if row["kept"]:
-            kept.append(QAPair.from_dict(row["pair"]))  # type: ignore[arg-type]
+            kept.append(pair)
         else:
             last = row["history"][-1]["problem"]  # type: ignore[index]
             outcome.drop(str(last).split(":")[0])
     outcome.kept = len(kept)
     return kept, rows, outcome
+
+
+def is_repeat(pair: QAPair, asked: set[tuple[str, tuple[str, ...]]]) -> bool:
+    """True when `asked` already holds this pair's question for its chunk; else records it."""
+    signature = (pair.chunk.id, question_signature(pair.question))
+    if signature in asked:
+        return True
+    asked.add(signature)
+    return False
+
+
+def repeat_entry(pair: QAPair) -> dict[str, str]:
+    problem = f"{DUPLICATE}: asks what an earlier question about the same text asks"
+    return {"question": pair.question, "problem": problem}
