@@ -43,10 +43,21 @@ def test_numbered_pairs_allow_one_to_four_pairs_in_order() -> None:
     assert "pair4" not in grammar
 
 
-def test_conversation_grammar_has_exactly_the_turns_and_escaped_names() -> None:
-    grammar = grammars.conversation('Ann "Bo" Lee', "Dr. C\\D", 3)
-    assert grammar.splitlines()[0] == 'root ::= exchange ("\\n" exchange){2}'
-    assert '"Ann \\"Bo\\" Lee: " line "\\nDr. C\\\\D: " line' in grammar
+def test_conversation_grammar_asks_freely_and_answers_word_for_word() -> None:
+    grammar = grammars.conversation('Ann "Bo" Lee', "Dr. C\\D", ["Yes.", 'It is "dry".'])
+    root = grammar.splitlines()[0]
+    assert root == (
+        'root ::= "Ann \\"Bo\\" Lee: " line "\\nDr. C\\\\D: " "Yes." "\\n" '
+        '"Ann \\"Bo\\" Lee: " line "\\nDr. C\\\\D: " "It is \\"dry\\"."'
+    )
+
+
+def test_answers_are_one_of_the_chunk_sentences_when_given() -> None:
+    sentences = ["Bees dance.", 'They say "here".', "Bees dance."]
+    for grammar in (grammars.numbered_pairs(2, sentences), grammars.new_question(sentences)):
+        assert 'answer ::= "Bees dance." | "They say \\"here\\"."\n' in grammar
+    assert f"answer ::= {grammars.ANSWER}" in grammars.numbered_pairs(2)  # no sentences: free
+    assert 'answer ::= "Bees dance."\n' in grammars.repair_context("Bees dance.")
 
 
 def test_grammar_is_part_of_the_cache_key_only_when_set() -> None:
@@ -74,9 +85,12 @@ def test_grammars_are_sent_only_when_asked(
     if setting != "always":  # auto: only for the embedded model, and this is an HTTP server
         assert set(sent.values()) == {None}
         return
+    per_item = {"generate_questions", "new_question", "repair_context"}  # answers from the text
     for step, grammar in sent.items():
         if step.startswith("write_conversation"):
             assert isinstance(grammar, str) and '"User: " line "\\nAI Assistant: "' in grammar
+        elif step in per_item:
+            assert isinstance(grammar, str) and 'answer ::= "' in grammar, step
         else:
             assert grammar == STATIC_STEPS[step], step
 

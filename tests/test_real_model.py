@@ -310,10 +310,16 @@ SAMPLE_VALUES = {
 
 
 def grammar_steps() -> list[object]:
-    """Every model step as the pipeline declares it, conversations for one pair of each mode."""
+    """Every model step as the pipeline declares it, conversations for one pair of each mode, and
+    the steps whose answers a grammar takes from the chunk."""
+    from dataclasses import replace
     from functools import partial
 
+    from augmentoolkit.control_flow_functions.chunking import split_sentences
     from augmentoolkit.control_flow_functions.planning import CHARACTER_STEPS
+    from augmentoolkit.control_flow_functions.questions import GENERATE_QUESTIONS
+    from augmentoolkit.control_flow_functions.repair import REPAIR_CONTEXT
+    from augmentoolkit.control_flow_functions.validation import NEW_QUESTION
     from augmentoolkit.generation_functions import grammars
     from augmentoolkit.generation_functions.generation_step import GenerationStep
     from augmentoolkit.generation_functions.parsers import parse_conversation
@@ -321,13 +327,19 @@ def grammar_steps() -> list[object]:
 
     def writer(name: str, asker: str, answerer: str) -> GenerationStep[list[tuple[str, str]]]:
         parser = partial(parse_conversation, asker=asker, answerer=answerer)
-        return GenerationStep(name, parser, grammar=grammars.conversation(asker, answerer, 1))
+        answers = [str(SAMPLE_VALUES["answer"])]
+        grammar = grammars.conversation(asker, answerer, answers)
+        return GenerationStep(name, parser, grammar=grammar)
 
+    sentences = split_sentences(SAMPLE_VALUES["chunk"])
     return [
         *FIXED_STEPS,
         *CHARACTER_STEPS,
         writer("write_conversation_assistant", "User", "AI Assistant"),
         writer("write_conversation_characters", "Tom Reed", "Ada Finch"),
+        replace(GENERATE_QUESTIONS, grammar=grammars.numbered_pairs(4, sentences)),
+        replace(NEW_QUESTION, grammar=grammars.new_question(sentences)),
+        replace(REPAIR_CONTEXT, grammar=grammars.repair_context(SAMPLE_VALUES["answer"])),
     ]
 
 

@@ -39,7 +39,9 @@ def writing_step(plan: ConversationPlan) -> GenerationStep[list[tuple[str, str]]
         WRITE_SAMPLING,
         role="large",
         validator=lambda turns: check_carries_pairs(turns, plan.pairs),
-        grammar=grammars.conversation(plan.secondary_name, plan.primary_name, len(plan.pairs)),
+        grammar=grammars.conversation(
+            plan.secondary_name, plan.primary_name, [pair.answer for pair in plan.pairs]
+        ),
     )
 
 

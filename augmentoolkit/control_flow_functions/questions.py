@@ -7,6 +7,9 @@ chunk id travel with it to the final dataset.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from augmentoolkit.control_flow_functions.chunking import split_sentences
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import (
     StageOutcome,
@@ -32,6 +35,14 @@ GENERATE_QUESTIONS = GenerationStep(
 )
 
 
+def pair_writer(chunk: Chunk) -> GenerationStep[list[tuple[str, str]]]:
+    """GENERATE_QUESTIONS for one chunk: under a grammar, each answer is one of its sentences."""
+    sentences = split_sentences(chunk.text)
+    return replace(
+        GENERATE_QUESTIONS, grammar=grammars.numbered_pairs(MAX_PAIRS_PER_CHUNK, sentences)
+    )
+
+
 def make_pair(chunk: Chunk, question: str, answer: str, tag: str) -> QAPair:
     """A pair with a deterministic id from its chunk, its position tag and its text."""
     return QAPair(content_id(chunk.id, tag, question), chunk, question.strip(), answer.strip())
@@ -47,7 +58,7 @@ async def generate_pairs(
         plan = await PLAN_QUESTIONS.run(ctx, values)
         if not plan.ok:
             return f"question plan unreadable: {plan.error}"
-        written = await GENERATE_QUESTIONS.run(ctx, {**values, "plan": plan.value or ""})
+        written = await pair_writer(chunk).run(ctx, {**values, "plan": plan.value or ""})
         if not written.ok or not written.value:
             return f"question list unreadable: {written.error}"
         found = written.value[:MAX_PAIRS_PER_CHUNK]

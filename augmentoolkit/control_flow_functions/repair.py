@@ -27,7 +27,9 @@ async def repair_pairs(
 
     async def repair(pair: QAPair) -> tuple[RepairOutcome | None, str]:
         values = {"chunk": pair.chunk.text, "question": pair.question, "answer": pair.answer}
-        result = await REPAIR_CONTEXT.run(ctx, values)
+        # Under a grammar a rewording keeps the answer: it was checked against the chunk.
+        step = replace(REPAIR_CONTEXT, grammar=grammars.repair_context(pair.answer))
+        result = await step.run(ctx, values)
         return result.value, result.error
 
     results = await map_with_progress(

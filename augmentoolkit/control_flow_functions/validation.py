@@ -16,8 +16,9 @@ for neither side and is replaced; after `votes` unreadable votes the check is un
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from augmentoolkit.control_flow_functions.chunking import split_sentences
 from augmentoolkit.control_flow_functions.grounding import grounding_problem, question_signature
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
@@ -26,7 +27,7 @@ from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.parsers import parse_single_qa, parse_verdict
-from augmentoolkit.records import QAPair
+from augmentoolkit.records import Chunk, QAPair
 
 CHECK_SAMPLING = Sampling(0.2, 1.0, 800)
 CHECKS = (
@@ -145,7 +146,7 @@ async def validate_pairs(
             history.append({"question": current.question, "problem": problem})
             if attempt == regenerations:
                 break
-            replacement = await NEW_QUESTION.run(
+            replacement = await rewriter(pair.chunk).run(
                 ctx,
                 {
                     "chunk": pair.chunk.text,
@@ -179,6 +180,11 @@ async def validate_pairs(
             outcome.drop(str(last).split(":")[0])
     outcome.kept = len(kept)
     return kept, rows, outcome
+
+
+def rewriter(chunk: Chunk) -> GenerationStep[tuple[str, str]]:
+    """NEW_QUESTION for one chunk: under a grammar, the answer is one of its sentences."""
+    return replace(NEW_QUESTION, grammar=grammars.new_question(split_sentences(chunk.text)))
 
 
 def is_repeat(pair: QAPair, asked: set[tuple[str, tuple[str, ...]]]) -> bool:

@@ -12,10 +12,19 @@ often reasoned one way and wrote the other verdict. (Which finding a 135M model 
 the wording and the last worked example far more than the item: see
 docs/offline-model-research.md.)
 
+With grammars, answers are copied from the text: a pair's answer must be one of its chunk's
+sentences (`answer_rule`), a repair keeps the answer it was given, and a conversation's answer
+turns are the pairs' answers word for word. The model only chooses which sentence answers its
+question and how to ask it. Without this the small model invented most answers or copied its
+worked example's (see grounding.py); a capable model on a llama.cpp server with GRAMMARS: always
+gets the same extractive answers.
+
 Does not call models or parse replies.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 REASON = r"[^\n]{0,300}"  # the rest of one line of reasoning
 SENTENCE = r"[A-Z] [^\n]{5,300}"  # one line of free text that starts with a capital
@@ -64,18 +73,38 @@ VERIFY_CONVERSATION = verdict_layout(
     ("asks and answers every question", "leaves out a question or changes an answer"),
     ("pass", "fail"),
 )
-REPAIR_CONTEXT = (
-    'root ::= "The pair stands on its own" reason "\\nVerdict: pass" '
-    '| "The pair needs the text" reason "\\n" rewrite\n'
-    'rewrite ::= "Verdict: fail" | "Verdict: reworded\\nQuestion: " question "\\nAnswer: " answer\n'
-    f"reason ::= {REASON}\n"
-    f"question ::= {QUESTION}\n"
-    f"answer ::= {ANSWER}\n"
-)
 
 
-def numbered_pairs(max_pairs: int) -> str:
-    """`Question 1:` / `Answer 1:` pairs, 1 to max_pairs of them, numbered in order."""
+def one_of(texts: Sequence[str]) -> str:
+    """A rule body that matches exactly one of `texts`. Example: ['A.', 'B.'] -> '"A." | "B."'."""
+    return " | ".join(f'"{gbnf_text(text)}"' for text in dict.fromkeys(texts))
+
+
+def answer_rule(sentences: Sequence[str] = ()) -> str:
+    """One of `sentences` (the chunk's, so the answer is the text's own words); free text when
+    there are none."""
+    return one_of(sentences) if sentences else ANSWER
+
+
+def repair_context(answer: str = "") -> str:
+    """The pass / fail / reworded layout; a rewording keeps `answer` when it is given."""
+    return (
+        'root ::= "The pair stands on its own" reason "\\nVerdict: pass" '
+        '| "The pair needs the text" reason "\\n" rewrite\n'
+        'rewrite ::= "Verdict: fail" | "Verdict: reworded\\nQuestion: " question "\\nAnswer: " '
+        "answer\n"
+        f"reason ::= {REASON}\n"
+        f"question ::= {QUESTION}\n"
+        f"answer ::= {one_of([answer]) if answer else ANSWER}\n"
+    )
+
+
+REPAIR_CONTEXT = repair_context()
+
+
+def numbered_pairs(max_pairs: int, sentences: Sequence[str] = ()) -> str:
+    """`Question 1:` / `Answer 1:` pairs, 1 to max_pairs of them, numbered in order; each answer
+    one of `sentences` when they are given."""
     rules = [
         f'pair{n} ::= "Question {n}: " question "\\nAnswer {n}: " answer'
         for n in range(1, max_pairs + 1)
@@ -84,15 +113,26 @@ def numbered_pairs(max_pairs: int) -> str:
     for n in range(max_pairs - 1, 0, -1):
         nested = f'pair{n} ("\\n\\n" {nested})?'
     return "\n".join(
-        [f"root ::= {nested}", *rules, f"question ::= {QUESTION}", f"answer ::= {ANSWER}", ""]
+        [
+            f"root ::= {nested}",
+            *rules,
+            f"question ::= {QUESTION}",
+            f"answer ::= {answer_rule(sentences)}",
+            "",
+        ]
     )
 
 
-NEW_QUESTION = (
-    'root ::= "Question: " question "\\nAnswer: " answer\n'
-    f"question ::= {QUESTION}\n"
-    f"answer ::= {ANSWER}\n"
-)
+def new_question(sentences: Sequence[str] = ()) -> str:
+    """One `Question:` / `Answer:` pair; the answer one of `sentences` when they are given."""
+    return (
+        'root ::= "Question: " question "\\nAnswer: " answer\n'
+        f"question ::= {QUESTION}\n"
+        f"answer ::= {answer_rule(sentences)}\n"
+    )
+
+
+NEW_QUESTION = new_question()
 
 
 def question_plan(max_facts: int = MAX_PLAN_FACTS) -> str:
@@ -117,14 +157,15 @@ SCENARIO = (
 )
 
 
-def conversation(asker: str, answerer: str, turns: int) -> str:
-    """Exactly `turns` pairs of `<asker>: ...` / `<answerer>: ...` lines, asker first."""
-    exchange = f'"{gbnf_text(asker)}: " line "\\n{gbnf_text(answerer)}: " line'
-    return (
-        f'root ::= exchange ("\\n" exchange){{{turns - 1}}}\n'
-        f"exchange ::= {exchange}\n"
-        f"line ::= {SENTENCE}\n"
-    )
+def conversation(asker: str, answerer: str, answers: Sequence[str]) -> str:
+    """One `<asker>: ...` line and one `<answerer>: <answer>` line per answer, in order: the
+    asker's words are free, each answer turn is its answer word for word."""
+    exchanges = [
+        f'"{gbnf_text(asker)}: " line "\\n{gbnf_text(answerer)}: " {one_of([answer])}'
+        for answer in answers
+    ]
+    between = ' "\\n" '
+    return f"root ::= {between.join(exchanges)}\nline ::= {SENTENCE}\n"
 
 
 def gbnf_text(text: str) -> str:
