@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from augmentoolkit.control_flow_functions.validation import CHECKS, majority_vote
+from augmentoolkit.control_flow_functions.questions import make_pair
+from augmentoolkit.control_flow_functions.validation import CHECKS, check_pair, majority_vote
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationStep
 from augmentoolkit.generation_functions.parsers import parse_verdict
+from augmentoolkit.records import Chunk, SourceInfo
 from tests.conftest import REPO
 from tests.helpers import close_context, make_context
 from tests.llm_server import ScriptedLLMServer
@@ -77,3 +79,26 @@ def test_the_three_checks_are_distinct_prompts() -> None:
         "check_answer_relevancy",
         "check_answer_accuracy",
     ]
+
+
+def test_an_answer_quoting_a_sentence_of_its_chunk_skips_the_answer_checks(
+    server: ScriptedLLMServer, tmp_path: Path
+) -> None:
+    chunk = Chunk(
+        "c0", SourceInfo("notes.txt", "notes"), 0, "Bees dance at dawn. They fan the hive.", 9
+    )
+    quoted = make_pair(chunk, "When do bees dance?", "Bees dance at dawn.", "q0")
+    reworded = make_pair(chunk, "When do bees dance?", "They dance at dawn.", "q1")
+    server.set_responder(lambda request: PASS)
+    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
+
+    async def go() -> None:
+        try:
+            assert await check_pair(ctx, quoted, 1, "notes", 0.5) is None
+            assert server.count() == 1 and server.count("check_question") == 1
+            assert await check_pair(ctx, reworded, 1, "notes", 0.5) is None
+            assert server.count() == 4  # all three checks for an answer in its own words
+        finally:
+            await close_context(ctx)
+
+    asyncio.run(go())

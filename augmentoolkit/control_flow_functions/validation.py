@@ -4,9 +4,10 @@ Before any model is asked, two checks that cost nothing (grounding.py): a pair t
 earlier question about its chunk is dropped, and a pair whose words are mostly not its chunk's
 (SYSTEM.MIN_ANSWER_GROUNDING) fails as a model check would. Model checks, in order: the question
 makes sense and is answerable from the chunk; the answer sticks to the chunk; the answer is
-accurate to the chunk. One `majority_vote` serves all three. A pair that fails a check is replaced
-by a fresh pair from the same chunk (`new_question`, told what was wrong) up to
-SYSTEM.QA_REGENERATIONS times, each replacement validated from the start; then it is dropped.
+accurate to the chunk (both skipped for an answer that quotes one of the chunk's sentences). One
+`majority_vote` serves all three. A pair that fails a check is replaced by a fresh pair from the
+same chunk (`new_question`, told what was wrong) up to SYSTEM.QA_REGENERATIONS times, each
+replacement validated from the start; then it is dropped.
 
 Votes run in rounds: each round launches just enough calls to possibly decide the outcome, so
 no call is made whose vote could not change the result. A vote whose reply never parsed counts
@@ -30,10 +31,10 @@ from augmentoolkit.generation_functions.parsers import parse_single_qa, parse_ve
 from augmentoolkit.records import Chunk, QAPair
 
 CHECK_SAMPLING = Sampling(0.2, 1.0, 800)
-CHECKS = (
-    GenerationStep(
-        "check_question", parse_verdict, CHECK_SAMPLING, grammar=grammars.CHECK_QUESTION
-    ),
+CHECK_QUESTION = GenerationStep(
+    "check_question", parse_verdict, CHECK_SAMPLING, grammar=grammars.CHECK_QUESTION
+)
+ANSWER_CHECKS = (
     GenerationStep(
         "check_answer_relevancy",
         parse_verdict,
@@ -47,6 +48,7 @@ CHECKS = (
         grammar=grammars.CHECK_ANSWER_ACCURACY,
     ),
 )
+CHECKS = (CHECK_QUESTION, *ANSWER_CHECKS)
 NEW_QUESTION = GenerationStep(
     "new_question", parse_single_qa, Sampling(0.7, 1.0, 600), grammar=grammars.NEW_QUESTION
 )
@@ -98,6 +100,15 @@ async def majority_vote(
     return Vote(decided, yes, no, reason)
 
 
+def checks_for(pair: QAPair) -> tuple[GenerationStep[tuple[bool, str]], ...]:
+    """The model checks a pair needs. An answer that is one of its chunk's sentences, word for
+    word (as grammars make them), cannot add to the text or contradict it, so the two answer
+    checks would only add noise and calls; the question is still checked."""
+    if pair.answer in split_sentences(pair.chunk.text):
+        return (CHECK_QUESTION,)
+    return CHECKS
+
+
 async def check_pair(
     ctx: GenerationContext, pair: QAPair, votes: int, source: str, min_grounding: float
 ) -> str | None:
@@ -111,7 +122,7 @@ async def check_pair(
         "question": pair.question,
         "answer": pair.answer,
     }
-    for check in CHECKS:
+    for check in checks_for(pair):
         vote = await majority_vote(check, ctx, values, votes, salt=pair.id)
         if vote.passed is None:
             return f"{check.name}: no readable verdict"
