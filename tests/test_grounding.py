@@ -135,3 +135,23 @@ def test_a_regenerated_pair_that_repeats_a_kept_one_is_dropped(
     assert kept == 1
     assert rows[1]["kept"] is False
     assert "duplicate_question" in str(rows[1]["history"])
+
+
+def test_two_questions_with_one_answer_keep_the_first(
+    server: ScriptedLLMServer, tmp_path: Path
+) -> None:
+    starter = chunk(STARTER, 0)
+    pairs = [
+        make_pair(starter, "What is a sourdough starter?", GROUNDED, "q0"),
+        make_pair(starter, "What lives in a sourdough starter?", GROUNDED, "q1"),
+    ]
+    server.set_responder(lambda request: "Consistent with the text.\nVerdict: pass")
+    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
+
+    async def go() -> list[QAPair]:
+        try:
+            return (await validate_pairs(ctx, pairs, 1, 1, False, 0.5))[0]
+        finally:
+            await close_context(ctx)
+
+    assert [pair.question for pair in asyncio.run(go())] == ["What is a sourdough starter?"]

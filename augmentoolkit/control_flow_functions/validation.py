@@ -1,13 +1,14 @@
 """Stage 4: validate every pair with three checks, each a majority vote that stops once decided.
 
-Before any model is asked, two checks that cost nothing (grounding.py): a pair that repeats an
-earlier question about its chunk is dropped, and a pair whose words are mostly not its chunk's
-(SYSTEM.MIN_ANSWER_GROUNDING) fails as a model check would. Model checks, in order: the question
-makes sense and is answerable from the chunk; the answer sticks to the chunk; the answer is
-accurate to the chunk (both skipped for an answer that quotes one of the chunk's sentences). One
-`majority_vote` serves all three. A pair that fails a check is replaced by a fresh pair from the
-same chunk (`new_question`, told what was wrong) up to SYSTEM.QA_REGENERATIONS times, each
-replacement validated from the start; then it is dropped.
+Before any model is asked, two checks that cost nothing (grounding.py): a pair that repeats the
+question or the answer of an earlier pair on its chunk is dropped, and a pair whose words are
+mostly not its chunk's (SYSTEM.MIN_ANSWER_GROUNDING) fails as a model check would.
+
+Model checks, in order: the question makes sense and is answerable from the chunk; the answer
+sticks to the chunk; the answer is accurate to the chunk (both skipped for an answer that quotes
+one of the chunk's sentences). One `majority_vote` serves all three. A pair that fails a check is
+replaced by a fresh pair from the same chunk (`new_question`, told what was wrong) up to
+SYSTEM.QA_REGENERATIONS times, each replacement validated from the start; then it is dropped.
 
 Votes run in rounds: each round launches just enough calls to possibly decide the outcome, so
 no call is made whose vote could not change the result. A vote whose reply never parsed counts
@@ -52,6 +53,7 @@ CHECKS = (CHECK_QUESTION, *ANSWER_CHECKS)
 NEW_QUESTION = GenerationStep(
     "new_question", parse_single_qa, Sampling(0.7, 1.0, 600), grammar=grammars.NEW_QUESTION
 )
+Signature = tuple[str, str, tuple[str, ...]]  # chunk id, "question" or "answer", its words
 # Names of the checks that need no model, as they appear in reasons and reports.
 GROUNDING = "grounding"
 DUPLICATE = "duplicate_question"
@@ -141,7 +143,7 @@ async def validate_pairs(
 ) -> tuple[list[QAPair], list[dict[str, object]], StageOutcome]:
     """Returns the surviving pairs (possibly regenerated), a row per input pair, and counts."""
     outcome = StageOutcome("validate pairs", items_in=len(pairs))
-    asked: set[tuple[str, tuple[str, ...]]] = set()
+    asked: set[Signature] = set()
     repeats = {pair.id for pair in pairs if is_repeat(pair, asked)}
 
     async def settle(pair: QAPair) -> dict[str, object]:
@@ -178,7 +180,7 @@ async def validate_pairs(
         pairs, settle, "validating pairs", note=ctx.progress_note, show=ctx.show_progress
     )
     kept = []
-    kept_asked: set[tuple[str, tuple[str, ...]]] = set()  # a regenerated pair may repeat another
+    kept_asked: set[Signature] = set()  # a regenerated pair may repeat another
     for row in rows:
         pair = QAPair.from_dict(row["pair"])  # type: ignore[arg-type]
         if row["kept"] and is_repeat(pair, kept_asked):
@@ -198,15 +200,20 @@ def rewriter(chunk: Chunk) -> GenerationStep[tuple[str, str]]:
     return replace(NEW_QUESTION, grammar=grammars.new_question(split_sentences(chunk.text)))
 
 
-def is_repeat(pair: QAPair, asked: set[tuple[str, tuple[str, ...]]]) -> bool:
-    """True when `asked` already holds this pair's question for its chunk; else records it."""
-    signature = (pair.chunk.id, question_signature(pair.question))
-    if signature in asked:
+def is_repeat(pair: QAPair, asked: set[Signature]) -> bool:
+    """True when `asked` already holds this pair's question, or its answer word for word, for its
+    chunk; else records both. (Two questions with one answer would make a conversation say the
+    same thing twice.)"""
+    signatures = {
+        (pair.chunk.id, "question", question_signature(pair.question)),
+        (pair.chunk.id, "answer", tuple(pair.answer.lower().split())),
+    }
+    if signatures & asked:
         return True
-    asked.add(signature)
+    asked.update(signatures)
     return False
 
 
 def repeat_entry(pair: QAPair) -> dict[str, str]:
-    problem = f"{DUPLICATE}: asks what an earlier question about the same text asks"
+    problem = f"{DUPLICATE}: repeats the question or the answer of an earlier pair on the same text"
     return {"question": pair.question, "problem": problem}
