@@ -362,7 +362,8 @@ class PipelineRun:
         paths = write_datasets(conversations, pairs, self.output)
         if self.config.SYSTEM.META_DATAGEN:
             write_meta_datagen(self.ctx.store.folder, self.output / "meta_datagen")
-        self.say(f"wrote {len(conversations)} conversations to " + ", ".join(str(p) for p in paths))
+        count = f"{len(conversations)} conversation{'' if len(conversations) == 1 else 's'}"
+        self.say(f"wrote {count} to " + ", ".join(str(p) for p in paths))
         return paths
 
     def report(self) -> Path:

@@ -25,7 +25,8 @@ def test_shipped_config_is_valid() -> None:
     assert config.PATH.INPUT == (REPO / "raw_txt_input").resolve()
     assert config.SYSTEM.CHUNK_SIZE == 400
     # the shipped config is a short trial on the embedded model, with grammars on
-    assert config.SYSTEM.USE_SUBSET is True and config.SYSTEM.SUBSET_SIZE == 4
+    assert config.SYSTEM.USE_SUBSET is True and config.SYSTEM.SUBSET_SIZE == 8
+    assert config.SYSTEM.DOUBLE_CHECK_COUNTER == 1 and config.SYSTEM.QA_REGENERATIONS == 3
     assert config.API.BASE_URL == "embedded" and config.API.GRAMMARS == "auto"
 
 

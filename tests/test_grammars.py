@@ -53,10 +53,11 @@ def test_conversation_grammar_asks_freely_and_answers_word_for_word() -> None:
 
 
 def test_answers_are_one_of_the_chunk_sentences_when_given() -> None:
-    sentences = ["Bees dance.", 'They say "here".', "Bees dance."]
+    sentences = ["Bees dance at dawn.", 'They say "come over here".', "Bees dance at dawn."]
     for grammar in (grammars.numbered_pairs(2, sentences), grammars.new_question(sentences)):
-        assert 'answer ::= "Bees dance." | "They say \\"here\\"."\n' in grammar
+        assert 'answer ::= "Bees dance at dawn." | "They say \\"come over here\\"."\n' in grammar
     assert f"answer ::= {grammars.ANSWER}" in grammars.numbered_pairs(2)  # no sentences: free
+    assert '"4."' not in grammars.new_question(["4.", *sentences])  # too short to answer
     assert 'answer ::= "Bees dance."\n' in grammars.repair_context("Bees dance.")
 
 

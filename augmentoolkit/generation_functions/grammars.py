@@ -32,6 +32,7 @@ QUESTION = r"[A-Z] [^\n?]{5,150} " + '"?"'
 ANSWER = r"[A-Z] [^\n]{5,300}"
 NAME = "[A-Z] [A-Za-z.'-]{1,20} (\" \" [A-Z] [A-Za-z.'-]{1,20}){1,2}"  # two or three words
 MAX_PLAN_FACTS = 4
+MIN_ANSWER_WORDS = 4  # shorter pieces of a chunk ("4.", a heading) answer nothing
 
 
 def verdict_layout(subject: str, findings: tuple[str, str], verdicts: tuple[str, str]) -> str:
@@ -81,9 +82,10 @@ def one_of(texts: Sequence[str]) -> str:
 
 
 def answer_rule(sentences: Sequence[str] = ()) -> str:
-    """One of `sentences` (the chunk's, so the answer is the text's own words); free text when
-    there are none."""
-    return one_of(sentences) if sentences else ANSWER
+    """One of `sentences` (the chunk's, so the answer is the text's own words) that has at least
+    MIN_ANSWER_WORDS words; free text when there are none."""
+    quotable = [s for s in sentences if len(s.split()) >= MIN_ANSWER_WORDS]
+    return one_of(quotable) if quotable else ANSWER
 
 
 def repair_context(answer: str = "") -> str:
