@@ -1,5 +1,5 @@
 """Checks on a question/answer pair that need no model: is it built from its chunk's words, and
-is it a repeat of a question already asked about the same chunk?
+does it repeat the question or the answer of an earlier pair on the same chunk?
 
 Models leak their worked examples and invent facts; small models do it most. A pair whose answer
 is mostly words its chunk never uses did not come from the chunk, whatever a model judge says, so
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from augmentoolkit.records import QAPair
 
 STEM_LETTERS = 5
 ENDINGS = ("ing", "ed", "es", "e", "s")
@@ -82,6 +84,23 @@ def question_signature(question: str) -> tuple[str, ...]:
     """What two questions must share to count as the same question: their content words, in
     order. Example: "What's a starter?" and "What is a starter" have the same signature."""
     return tuple(word_stem(word) for word in content_words(question))
+
+
+Signature = tuple[str, str, tuple[str, ...]]  # chunk id, "question" or "answer", its words
+
+
+def is_repeat(pair: QAPair, asked: set[Signature]) -> bool:
+    """True when `asked` already holds this pair's question, or its answer word for word, for its
+    chunk; else records both. (Two questions with one answer would make a conversation say the
+    same thing twice.)"""
+    signatures = {
+        (pair.chunk.id, "question", question_signature(pair.question)),
+        (pair.chunk.id, "answer", tuple(pair.answer.lower().split())),
+    }
+    if signatures & asked:
+        return True
+    asked.update(signatures)
+    return False
 
 
 def _listing(words: Iterable[str], most: int = 8) -> str:

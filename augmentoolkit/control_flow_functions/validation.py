@@ -21,7 +21,7 @@ import asyncio
 from dataclasses import dataclass, replace
 
 from augmentoolkit.control_flow_functions.chunking import split_sentences
-from augmentoolkit.control_flow_functions.grounding import grounding_problem, question_signature
+from augmentoolkit.control_flow_functions.grounding import Signature, grounding_problem, is_repeat
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
 from augmentoolkit.control_flow_functions.questions import make_pair
@@ -53,7 +53,6 @@ CHECKS = (CHECK_QUESTION, *ANSWER_CHECKS)
 NEW_QUESTION = GenerationStep(
     "new_question", parse_single_qa, Sampling(0.7, 1.0, 600), grammar=grammars.NEW_QUESTION
 )
-Signature = tuple[str, str, tuple[str, ...]]  # chunk id, "question" or "answer", its words
 # Names of the checks that need no model, as they appear in reasons and reports.
 GROUNDING = "grounding"
 DUPLICATE = "duplicate_question"
@@ -198,20 +197,6 @@ async def validate_pairs(
 def rewriter(chunk: Chunk) -> GenerationStep[tuple[str, str]]:
     """NEW_QUESTION for one chunk: under a grammar, the answer is one of its sentences."""
     return replace(NEW_QUESTION, grammar=grammars.new_question(split_sentences(chunk.text)))
-
-
-def is_repeat(pair: QAPair, asked: set[Signature]) -> bool:
-    """True when `asked` already holds this pair's question, or its answer word for word, for its
-    chunk; else records both. (Two questions with one answer would make a conversation say the
-    same thing twice.)"""
-    signatures = {
-        (pair.chunk.id, "question", question_signature(pair.question)),
-        (pair.chunk.id, "answer", tuple(pair.answer.lower().split())),
-    }
-    if signatures & asked:
-        return True
-    asked.update(signatures)
-    return False
 
 
 def repeat_entry(pair: QAPair) -> dict[str, str]:
