@@ -13,6 +13,7 @@ from augmentoolkit.control_flow_functions.grounding import (
     question_signature,
     word_stem,
 )
+from augmentoolkit.control_flow_functions.progress import StageOutcome
 from augmentoolkit.control_flow_functions.questions import make_pair
 from augmentoolkit.control_flow_functions.validation import CHECKS, validate_pairs
 from augmentoolkit.records import Chunk, QAPair, SourceInfo
@@ -73,6 +74,23 @@ def chunk(text: str, index: int) -> Chunk:
     return Chunk(f"c{index}", SourceInfo("notes.txt", "notes"), index, text, 40)
 
 
+def validate(
+    server: ScriptedLLMServer, tmp_path: Path, pairs: list[QAPair]
+) -> tuple[list[QAPair], list[dict[str, object]], StageOutcome]:
+    """validate_pairs with one vote per check, one regeneration, grounding at 0.5, and every
+    model check passing."""
+    server.set_responder(lambda request: "Consistent with the text.\nVerdict: pass")
+    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
+
+    async def go() -> tuple[list[QAPair], list[dict[str, object]], StageOutcome]:
+        try:
+            return await validate_pairs(ctx, pairs, 1, 1, False, 0.5)
+        finally:
+            await close_context(ctx)
+
+    return asyncio.run(go())
+
+
 def test_validation_regenerates_ungrounded_pairs_and_drops_repeats_without_checks(
     server: ScriptedLLMServer, tmp_path: Path
 ) -> None:
@@ -83,21 +101,12 @@ def test_validation_regenerates_ungrounded_pairs_and_drops_repeats_without_check
         make_pair(starter, "What lives in a starter?", BEES, "q2"),  # not from the chunk
         make_pair(other, "What is a sourdough starter?", GROUNDED, "q0"),  # other chunk: no repeat
     ]
-    server.set_responder(lambda request: "Consistent with the text.\nVerdict: pass")
     server.script(
         "new_question",
         ["Question: How fast does a fed starter rise?\nAnswer: It doubles within eight hours."],
     )
-    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
-
-    async def go() -> tuple[list[QAPair], list[dict[str, object]], int]:
-        try:
-            kept, rows, outcome = await validate_pairs(ctx, pairs, 1, 1, False, 0.5)
-            return kept, rows, outcome.reasons["duplicate_question"]
-        finally:
-            await close_context(ctx)
-
-    kept, rows, repeats = asyncio.run(go())
+    kept, rows, outcome = validate(server, tmp_path, pairs)
+    repeats = outcome.reasons["duplicate_question"]
     assert [p.question for p in kept] == [
         "What is a sourdough starter?",
         "How fast does a fed starter rise?",
@@ -120,19 +129,9 @@ def test_a_regenerated_pair_that_repeats_a_kept_one_is_dropped(
         make_pair(starter, "What is a sourdough starter?", GROUNDED, "q0"),
         make_pair(starter, "What lives in a starter?", BEES, "q1"),
     ]
-    server.set_responder(lambda request: "Consistent with the text.\nVerdict: pass")
     server.script("new_question", [f"Question: What is a sourdough starter?\nAnswer: {GROUNDED}"])
-    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
-
-    async def go() -> tuple[int, list[dict[str, object]]]:
-        try:
-            kept, rows, _ = await validate_pairs(ctx, pairs, 1, 1, False, 0.5)
-            return len(kept), rows
-        finally:
-            await close_context(ctx)
-
-    kept, rows = asyncio.run(go())
-    assert kept == 1
+    kept, rows, _ = validate(server, tmp_path, pairs)
+    assert len(kept) == 1
     assert rows[1]["kept"] is False
     assert "duplicate_question" in str(rows[1]["history"])
 
@@ -145,13 +144,5 @@ def test_two_questions_with_one_answer_keep_the_first(
         make_pair(starter, "What is a sourdough starter?", GROUNDED, "q0"),
         make_pair(starter, "What lives in a sourdough starter?", GROUNDED, "q1"),
     ]
-    server.set_responder(lambda request: "Consistent with the text.\nVerdict: pass")
-    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
-
-    async def go() -> list[QAPair]:
-        try:
-            return (await validate_pairs(ctx, pairs, 1, 1, False, 0.5))[0]
-        finally:
-            await close_context(ctx)
-
-    assert [pair.question for pair in asyncio.run(go())] == ["What is a sourdough starter?"]
+    kept, _, _ = validate(server, tmp_path, pairs)
+    assert [pair.question for pair in kept] == ["What is a sourdough starter?"]
