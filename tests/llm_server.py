@@ -25,9 +25,10 @@ JSON error), "slow" (wait `delay` seconds, then answer normally), "drop" (close 
 no response), "malformed" (200 whose text is garbage), "badjson" (200 whose body is not JSON).
 Faults apply to the two completion routes only and never use up a scripted reply.
 
-It honours `stop` (the reply is cut at the first stop string) and counts tokens as
-whitespace-separated words. It does not stream, does not honour `max_tokens` or `n`, and knows
-nothing about sampling: the reply is whatever the script or responder says.
+It honours `stop` (the reply is cut at the first stop string) and `max_tokens` (the reply is cut
+after that many tokens, with finish_reason "length"), and counts tokens as whitespace-separated
+words. It does not stream, does not honour `n`, and knows nothing about sampling: the reply is
+whatever the script or responder says.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import select
 import socket
 import sys
@@ -338,7 +340,20 @@ def words(value: object) -> int:
     return 0
 
 
-def completion_body(path: str, body: dict[str, Any], text: str, number: int) -> dict[str, Any]:
+def apply_max_tokens(text: str, max_tokens: object) -> tuple[str, str]:
+    """The reply and its finish_reason once cut to max_tokens words, like a real server at its
+    limit. Example: ("a b c", 2) -> ("a b", "length"); ("a b", 5) -> ("a b", "stop")."""
+    if not isinstance(max_tokens, int) or max_tokens <= 0:
+        return text, "stop"
+    words = list(re.finditer(r"\S+", text))
+    if len(words) <= max_tokens:
+        return text, "stop"
+    return text[: words[max_tokens - 1].end()], "length"
+
+
+def completion_body(
+    path: str, body: dict[str, Any], text: str, number: int, finish: str = "stop"
+) -> dict[str, Any]:
     prompt = words(body.get("messages" if path == CHAT else "prompt"))
     reply = words(text)
     common = {
@@ -352,13 +367,13 @@ def completion_body(path: str, body: dict[str, Any], text: str, number: int) -> 
     }
     if path == CHAT:
         message = {"role": "assistant", "content": text}
-        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        choice = {"index": 0, "message": message, "finish_reason": finish}
         return {
             "id": f"chatcmpl-{number}",
             "object": "chat.completion",
             "choices": [choice],
         } | common
-    choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
+    choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
     return {"id": f"cmpl-{number}", "object": "text_completion", "choices": [choice]} | common
 
 
@@ -487,7 +502,9 @@ class _Handler(BaseHTTPRequestHandler):
                 body = error_body(message, "responder_error")
                 return self.send_json(500, body, {"x-should-retry": "false"})
         text = apply_stop(text, request.body.get("stop"))
-        self.send_json(200, completion_body(request.path, request.body, text, owner.next_id()))
+        text, finish = apply_max_tokens(text, request.body.get("max_tokens"))
+        body = completion_body(request.path, request.body, text, owner.next_id(), finish)
+        self.send_json(200, body)
 
     def send_error_fault(self, fault: Fault) -> None:
         status, kind, message = ERROR_TYPES[fault.kind]

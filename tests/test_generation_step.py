@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from augmentoolkit.errors import ParseError, PromptError
-from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.generation_functions.engine_wrapper import Sampling
+from augmentoolkit.generation_functions.generation_step import (
+    GenerationContext,
+    GenerationStep,
+    finished_part,
+)
 from tests.helpers import close_context, make_context
 from tests.llm_server import ScriptedLLMServer
 
@@ -171,3 +176,37 @@ def test_each_try_sends_its_own_seed_and_a_fresh_run_repeats_them(
         seeds.append([r.body.get("seed") for r in server.requests])
     assert all(isinstance(seed, int) for seed in seeds[0]) and len(set(seeds[0])) == 2
     assert seeds[0] == seeds[1]
+
+
+def test_a_reply_cut_at_the_token_limit_loses_its_unfinished_line(
+    server: ScriptedLLMServer, prompts: Path, tmp_path: Path
+) -> None:
+    """The scripted server cuts at max_tokens words with finish_reason "length", as real ones do:
+    the half word list on the last line must not reach the parser, now or from the cache."""
+    lines = GenerationStep("echo", parse_word_lines, Sampling(max_tokens=4))
+    server.script("echo", ["WORD: one\nWORD: two three four"])
+    ctx = make_context(server.base_url, prompts, tmp_path)
+    assert run_steps(ctx, [(lines, {"text": "t"}, "")]) == [(True, "one", ())]
+    record = json.loads((tmp_path / "store" / "echo.jsonl").read_text(encoding="utf-8"))
+    assert record["completions"] == ["WORD: one\nWORD: two"]
+    assert record["finish_reasons"] == ["length"]
+    again = make_context(server.base_url, prompts, tmp_path)
+    assert run_steps(again, [(lines, {"text": "t"}, "")]) == [(True, "one", ())]
+    assert server.count("echo") == 1
+
+
+def parse_word_lines(text: str) -> str:
+    """Every line's word, joined by spaces: 'WORD: a\\nWORD: b' -> 'a b'."""
+    return " ".join(parse_word(line) for line in text.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("text", "finish", "kept"),
+    [
+        ("Q: a?\nA: half of", "length", "Q: a?"),
+        ("half of", "length", ""),
+        ("Q: a?\nA: whole.", "stop", "Q: a?\nA: whole."),
+    ],
+)
+def test_finished_part(text: str, finish: str, kept: str) -> None:
+    assert finished_part(text, finish) == kept

@@ -94,6 +94,15 @@ def call_seed(key: str, attempt: int) -> int:
     return int(hashlib.sha256(f"{key}:{attempt}".encode()).hexdigest()[:8], 16)
 
 
+def finished_part(text: str, finish_reason: str) -> str:
+    """What a parser may read of a reply: one cut off at the token limit loses its last line,
+    which the limit left unfinished (a half answer would otherwise pass for a whole one).
+    Example: ('Q: a?\nA: half of', 'length') -> 'Q: a?'; ('x', 'stop') -> 'x'."""
+    if finish_reason != "length":
+        return text
+    return text.rsplit("\n", 1)[0] if "\n" in text else ""
+
+
 @dataclass(frozen=True)
 class GenerationStep(Generic[T]):
     name: str  # also the prompt file name
@@ -132,6 +141,7 @@ class GenerationStep(Generic[T]):
             return self._from_record(record, key)
         errors: list[str] = []
         completions: list[str] = []
+        finishes: list[str] = []
         for attempt in range(ctx.parse_retries + 1):
             try:
                 stats.requests += 1
@@ -143,18 +153,19 @@ class GenerationStep(Generic[T]):
                 stats.engine_failures += 1
                 return StepResult(False, None, (*errors, str(error)), False, key)
             completions.append(completion.text)
+            finishes.append(completion.finish_reason)
             stats.tokens += completion.prompt_tokens + completion.completion_tokens
             try:
-                value = self._parse(completion.text)
+                value = self._parse(finished_part(completion.text, completion.finish_reason))
             except ParseError as error:
                 stats.parse_failures += 1
                 errors.append(str(error))
                 continue
             stats.successes += 1
-            store.put(self._record(key, prompt, model, completions, errors, ok=True))
+            store.put(self._record(key, prompt, model, completions, finishes, errors, ok=True))
             return StepResult(True, value, tuple(errors), False, key)
         stats.failures += 1
-        store.put(self._record(key, prompt, model, completions, errors, ok=False))
+        store.put(self._record(key, prompt, model, completions, finishes, errors, ok=False))
         log.debug("%s: permanent failure after %d tries: %s", self.name, len(errors), errors[-1])
         return StepResult(False, None, tuple(errors), False, key)
 
@@ -166,9 +177,12 @@ class GenerationStep(Generic[T]):
 
     def _from_record(self, record: dict[str, Any], key: str) -> StepResult[T]:
         """Re-parse stored completions, newest success first; the parser may have improved."""
-        for text in reversed(record["completions"]):
+        texts = record["completions"]
+        finishes = record.get("finish_reasons") or [""] * len(texts)  # older records lack them
+        for text, finish in reversed(list(zip(texts, finishes, strict=True))):
             try:
-                return StepResult(True, self._parse(text), tuple(record["errors"]), True, key)
+                value = self._parse(finished_part(text, finish))
+                return StepResult(True, value, tuple(record["errors"]), True, key)
             except ParseError:
                 continue
         return StepResult(False, None, tuple(record["errors"]), True, key)
@@ -179,6 +193,7 @@ class GenerationStep(Generic[T]):
         prompt: RenderedPrompt,
         model: str,
         completions: list[str],
+        finishes: list[str],
         errors: list[str],
         ok: bool,
     ) -> dict[str, Any]:
@@ -189,5 +204,6 @@ class GenerationStep(Generic[T]):
             "model": model,
             "prompt": list(prompt.messages) if prompt.messages is not None else prompt.text,
             "completions": completions,
+            "finish_reasons": finishes,
             "errors": errors,
         }
