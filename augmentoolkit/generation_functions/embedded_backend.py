@@ -17,7 +17,7 @@ from augmentoolkit.generation_functions.engine_wrapper import Completion, OpenAI
 from augmentoolkit.generation_functions.local_model import EmbeddedServer
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 
-EMBEDDED_MAX_TOKENS = 512
+EMBEDDED_MAX_TOKENS = 512  # for replies without a grammar: the small model rambles to any limit
 EMBEDDED_SLOTS = 2  # requests the server works on at once; more wait in its queue
 
 
@@ -43,8 +43,9 @@ class EmbeddedBackend:
         self, prompt: RenderedPrompt, model: str, sampling: Sampling, stop: list[str], step: str
     ) -> Completion:
         client = await self._ready()
-        capped = replace(sampling, max_tokens=min(sampling.max_tokens, EMBEDDED_MAX_TOKENS))
-        return await client.complete(prompt, model, capped, stop, step)
+        if not sampling.grammar:  # a grammar bounds the reply itself; a cap would cut it short
+            sampling = replace(sampling, max_tokens=min(sampling.max_tokens, EMBEDDED_MAX_TOKENS))
+        return await client.complete(prompt, model, sampling, stop, step)
 
     async def close(self) -> None:
         if self._client is not None:
