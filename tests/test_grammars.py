@@ -7,14 +7,17 @@ the real embedded model in test_real_model.py."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from augmentoolkit.config import load_config
+from augmentoolkit.config import Secret, load_config
 from augmentoolkit.errors import ConfigError
 from augmentoolkit.generation_functions import grammars
-from augmentoolkit.generation_functions.engine_wrapper import Sampling
+from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_MAX_TOKENS, EmbeddedBackend
+from augmentoolkit.generation_functions.engine_wrapper import OpenAIBackend, Sampling
+from augmentoolkit.generation_functions.prompts import RenderedPrompt
 from augmentoolkit.pipeline import FIXED_STEPS, run_pipeline
 from tests.conftest import ConfigFactory, write_config
 from tests.fake_model import reply
@@ -120,3 +123,23 @@ def test_always_grammars_with_aphrodite_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "API.GRAMMARS: always" in str(caught.value) and "MODE aphrodite" in str(caught.value)
+
+
+def test_the_embedded_cap_spares_replies_held_by_a_grammar(server: ScriptedLLMServer) -> None:
+    """Without a grammar the embedded model's replies are capped; with one, the step's own limit
+    stands (the grammar bounds the reply). The scripted server stands in for the local one."""
+    backend = EmbeddedBackend(timeout=5)
+    backend._client = OpenAIBackend(server.base_url, Secret(""), 5)  # as if started
+    prompt = RenderedPrompt(messages=({"role": "user", "content": "Hi"},), text=None)
+    free = Sampling(max_tokens=EMBEDDED_MAX_TOKENS + 400)
+
+    async def ask() -> None:
+        try:
+            for sampling in (free, replace(free, grammar=grammars.NEW_QUESTION)):
+                await backend.complete(prompt, "local-model", sampling, [], "new_question")
+        finally:
+            await backend.close()
+
+    asyncio.run(ask())
+    sent = [request.body["max_tokens"] for request in server.requests]
+    assert sent == [EMBEDDED_MAX_TOKENS, EMBEDDED_MAX_TOKENS + 400]

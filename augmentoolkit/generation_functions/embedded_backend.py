@@ -3,8 +3,9 @@
 backend starts on the first request and stops when the run closes. No API key, no manual start.
 
 The server starts lazily, so `--check` and a rerun whose every call is cached never start it.
-Replies are capped at EMBEDDED_MAX_TOKENS: the small model tends to ramble to the limit, and on
-2 CPU cores every generated token costs about 15-30 ms. Everything else is the OpenAI backend.
+Replies without a grammar are capped at EMBEDDED_MAX_TOKENS: the small model tends to ramble to
+the limit, and on 2 CPU cores every generated token costs about 15-30 ms. A grammar bounds its
+reply itself, and a cap would cut a quoted answer short. Everything else is the OpenAI backend.
 """
 
 from __future__ import annotations
