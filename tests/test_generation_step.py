@@ -4,8 +4,8 @@ parse retries, permanent failures, cache hits with zero requests, and exact inva
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +16,7 @@ from augmentoolkit.generation_functions.generation_step import (
     GenerationStep,
     finished_part,
 )
+from augmentoolkit.generation_functions.store import Store
 from tests.helpers import close_context, make_context
 from tests.llm_server import ScriptedLLMServer
 
@@ -46,6 +47,13 @@ def prompts(tmp_path: Path) -> Path:
     )
     (folder / "other.txt").write_text("<<user>>\nOther: $text\n", encoding="utf-8")
     return folder
+
+
+def only_record(folder: Path, step: str) -> dict[str, Any]:
+    """The one record the store in `folder` holds for `step`."""
+    with Store(folder) as store:
+        [record] = list(store.iter_records(step))
+    return record
 
 
 def run_steps(
@@ -94,7 +102,7 @@ def test_permanent_failure_recorded_and_not_repaid(
     ctx = make_context(server.base_url, prompts, tmp_path, parse_retries=2)
     [(ok, value, errors)] = run_steps(ctx, [(ECHO, {"text": "t"}, "")])
     assert (ok, value, len(errors)) == (False, None, 3)
-    record = json.loads((tmp_path / "store" / "echo.jsonl").read_text(encoding="utf-8"))
+    record = only_record(tmp_path / "store", "echo")
     assert record["ok"] is False and record["completions"] == ["nope 1", "nope 2", "nope 3"]
     again = make_context(server.base_url, prompts, tmp_path)
     assert run_steps(again, [(ECHO, {"text": "t"}, "")])[0][0] is False
@@ -187,7 +195,7 @@ def test_a_reply_cut_at_the_token_limit_loses_its_unfinished_line(
     server.script("echo", ["WORD: one\nWORD: two three four"])
     ctx = make_context(server.base_url, prompts, tmp_path)
     assert run_steps(ctx, [(lines, {"text": "t"}, "")]) == [(True, "one", ())]
-    record = json.loads((tmp_path / "store" / "echo.jsonl").read_text(encoding="utf-8"))
+    record = only_record(tmp_path / "store", "echo")
     assert record["completions"] == ["WORD: one\nWORD: two"]
     assert record["finish_reasons"] == ["length"]
     again = make_context(server.base_url, prompts, tmp_path)

@@ -1,14 +1,25 @@
-"""StepStore: the append-only record of every finished model call, keyed by content.
+"""Store: the record of every finished model call, keyed by content, in one SQLite file.
 
-One JSONL file per step under OUTPUT/store/. Each line is one finished call: a success with
-its completion, or a final failure with the reasons of each attempt. A line is written in one
-`write` and flushed as soon as the call lands, so a killed process loses at most the call in
-flight. On open, a torn last line (a crash mid-write) is cut off before anything is appended.
+OUTPUT/store/store.sqlite3 holds one row per finished call: a success with its completion, or a
+final failure with the reasons of each attempt. Each `put` is its own committed transaction in
+WAL mode, so a killed process loses at most the call in flight. Nothing is loaded at open: a
+`get` is one primary-key lookup, so opening costs the same for a thousand records or ten
+million. Putting a key again replaces the record (the later one wins).
+
+Records are stored as zlib-compressed JSON. Each step gets a preset dictionary (zlib `zdict`)
+made from the first record put for it, since a step's prompts share their template and
+examples; the dictionary is kept in the database and each row names the one it was compressed
+with, so every row can always be read back. A record reads back equal to the dict that was put.
+
+Stores written by earlier releases (one `STEP.jsonl` per step) are imported on open, streamed
+line by line in batched transactions with INSERT OR IGNORE (a key already stored keeps its
+record, and a key twice in one file its first line), then the JSONL files are deleted; a crash
+part-way leaves them in place and the next open imports them again, to the same result.
 
 The key is a hash of step name + rendered prompt + model + sampling settings (+ a salt for
 repeated votes), so a rerun pays for nothing already done and a changed prompt reruns exactly
 the calls it changes. Raw prompts and completions are kept for meta-datagen.
-Does not decide what to retry; GenerationStep does.
+Does not decide what to retry; GenerationStep does. Not meant to be shared between threads.
 """
 
 from __future__ import annotations
@@ -16,11 +27,37 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import sqlite3
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+FILE_NAME = "store.sqlite3"
+SCHEMA_VERSION = 1
+ZDICT_LIMIT = 32 * 1024  # zlib's window: a longer dictionary is never referenced
+MIGRATION_BATCH = 2000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS steps (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    dict_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS dicts (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    step INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    dict_id INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    UNIQUE (step, key)
+);
+CREATE INDEX IF NOT EXISTS records_order ON records (step, id);
+"""
 
 
 def call_key(step: str, prompt_text: str, model: str, sampling: str, salt: str = "") -> str:
@@ -29,66 +66,216 @@ def call_key(step: str, prompt_text: str, model: str, sampling: str, salt: str =
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-class StepStore:
-    """Records of one step, loaded into memory on open and appended to as calls land."""
+def _compress(data: bytes, zdict: bytes) -> bytes:
+    packer = zlib.compressobj(zdict=zdict)
+    return packer.compress(data) + packer.flush()
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.records: dict[str, dict[str, Any]] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._load()
-        # One unbuffered append-mode descriptor: each record goes out in a single write() call,
-        # so a killed process leaves whole lines (a torn one is still cut off on the next open).
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+def _decompress(blob: bytes, zdict: bytes) -> bytes:
+    unpacker = zlib.decompressobj(zdict=zdict)
+    return unpacker.decompress(blob) + unpacker.flush()
+
+
+class StepStore:
+    """The records of one step: get by key, put (replacing), and compression with its zdict."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = name
+        db = store.db
+        db.execute("INSERT OR IGNORE INTO steps (name) VALUES (?)", (name,))
+        row = db.execute("SELECT id, dict_id FROM steps WHERE name = ?", (name,)).fetchone()
+        self.id: int = row[0]
+        self.dict_id: int | None = row[1]
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return self.records.get(key)
+        row = self.store.db.execute(
+            "SELECT dict_id, data FROM records WHERE step = ? AND key = ?", (self.id, key)
+        ).fetchone()
+        return None if row is None else self.store.decode(row[0], row[1])
 
     def put(self, record: dict[str, Any]) -> None:
-        """Append one record (must hold "key") and flush it to the OS at once."""
-        if self._fd is None:
-            raise ValueError(f"{self.path} is closed")
-        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        written = os.write(self._fd, data)
-        while written < len(data):  # only on a full disk or an odd file system
-            written += os.write(self._fd, data[written:])
-        self.records[record["key"]] = record
+        """Store one record (must hold "key"), replacing any with its key; committed at once."""
+        dict_id, blob = self.encode(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        self.store.db.execute(
+            "INSERT OR REPLACE INTO records (step, key, dict_id, data) VALUES (?, ?, ?, ?)",
+            (self.id, record["key"], dict_id, blob),
+        )
 
-    def close(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
-
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        good_end = data.rfind(b"\n") + 1
-        if good_end < len(data):
-            log.warning("%s: cutting a torn last line left by an interrupted run", self.path)
-            with open(self.path, "r+b") as handle:
-                handle.truncate(good_end)
-        for number, line in enumerate(data[:good_end].splitlines(), start=1):
-            try:
-                record = json.loads(line)
-                self.records[record["key"]] = record
-            except (json.JSONDecodeError, KeyError, TypeError):
-                log.warning("%s line %d is not a record; ignoring it", self.path, number)
+    def encode(self, data: bytes) -> tuple[int, bytes]:
+        """(dict id, compressed data); the step's first record becomes its dictionary."""
+        if self.dict_id is None:
+            self.dict_id = self.store.add_dict(self.id, data[-ZDICT_LIMIT:])
+        return self.dict_id, _compress(data, self.store.zdict(self.dict_id))
 
 
 class Store:
-    """The folder of step stores for one run's OUTPUT."""
+    """The SQLite store of one run's OUTPUT/store folder. Usable as a context manager."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        # Autocommit: each statement outside an explicit BEGIN commits on its own.
+        self.db = sqlite3.connect(folder / FILE_NAME, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self._steps: dict[str, StepStore] = {}
+        self._zdicts: dict[int, bytes] = {}
+        self._closed = False
+        try:
+            self._create_schema()
+            migrate_jsonl(self)
+        except BaseException:
+            self.close()
+            raise
 
     def step(self, name: str) -> StepStore:
+        if self._closed:
+            raise ValueError(f"the store in {self.folder} is closed")
         if name not in self._steps:
-            self._steps[name] = StepStore(self.folder / f"{name}.jsonl")
+            self._steps[name] = StepStore(self, name)
         return self._steps[name]
 
+    def step_names(self) -> list[str]:
+        """Every step ever opened in this store, records or not, sorted."""
+        return [name for (name,) in self.db.execute("SELECT name FROM steps ORDER BY name")]
+
+    def iter_records(self, step: str) -> Iterator[dict[str, Any]]:
+        """One step's records in the order they were put (a replaced one moves to the end),
+        read one row at a time."""
+        rows = self.db.execute(
+            "SELECT r.dict_id, r.data FROM records AS r INDEXED BY records_order "
+            "JOIN steps AS s ON s.id = r.step WHERE s.name = ? ORDER BY r.id",
+            (step,),
+        )
+        for dict_id, blob in rows:
+            yield self.decode(dict_id, blob)
+
+    def count(self) -> int:
+        """Records of all steps."""
+        return int(self.db.execute("SELECT count(*) FROM records").fetchone()[0])
+
     def close(self) -> None:
-        for store in self._steps.values():
-            store.close()
+        if not self._closed:
+            self._closed = True
+            self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def decode(self, dict_id: int, blob: bytes) -> dict[str, Any]:
+        record: dict[str, Any] = json.loads(_decompress(blob, self.zdict(dict_id)))
+        return record
+
+    def zdict(self, dict_id: int) -> bytes:
+        if dict_id not in self._zdicts:
+            row = self.db.execute("SELECT data FROM dicts WHERE id = ?", (dict_id,)).fetchone()
+            if row is None:
+                raise ValueError(f"{self.folder / FILE_NAME}: dictionary {dict_id} is missing")
+            self._zdicts[dict_id] = bytes(row[0])
+        return self._zdicts[dict_id]
+
+    def add_dict(self, step_id: int, data: bytes) -> int:
+        """Save a new dictionary and make it the step's; committed before any row uses it."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            dict_id = self.db.execute("INSERT INTO dicts (data) VALUES (?)", (data,)).lastrowid
+            self.db.execute("UPDATE steps SET dict_id = ? WHERE id = ?", (dict_id, step_id))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        assert dict_id is not None
+        self._zdicts[dict_id] = data
+        return dict_id
+
+    def _create_schema(self) -> None:
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.folder / FILE_NAME} was written by a newer Augmentoolkit (store format "
+                f"{version}, this one reads {SCHEMA_VERSION}); update, or use another OUTPUT."
+            )
+        self.db.executescript(f"{SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};")
+
+
+# ------------------------------------------------------------------ migration from JSONL
+
+
+def migrate_jsonl(store: Store) -> int:
+    """Import the old `STEP.jsonl` files of the store's folder, if any, then delete them.
+    Returns how many records were added (a key already stored keeps its record)."""
+    paths = sorted(store.folder.glob("*.jsonl"))
+    if not paths:
+        return 0
+    added = sum(_import_file(store.step(path.stem), path) for path in paths)
+    # In WAL mode with synchronous=NORMAL a commit is not yet on disk; a checkpoint syncs it, so
+    # a power cut after the JSONL files are gone cannot lose what was imported from them.
+    store.db.execute("PRAGMA wal_checkpoint(FULL)")
+    for path in paths:
+        path.unlink()
+    log.info(
+        "migrated %d records from %d JSONL step files in %s into %s",
+        added,
+        len(paths),
+        store.folder,
+        FILE_NAME,
+    )
+    return added
+
+
+def _import_file(step: StepStore, path: Path) -> int:
+    """Stream one step file into the store; returns how many records were added."""
+    added, skipped = 0, []
+    batch: list[tuple[int, str, int, bytes]] = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.endswith(b"\n"):
+                log.warning("%s: ignoring a torn last line left by an interrupted run", path)
+                break
+            key = _record_key(line)
+            if key is None:
+                skipped.append(number)
+                continue
+            batch.append((step.id, key, *step.encode(line.strip())))
+            if len(batch) >= MIGRATION_BATCH:
+                added += _insert_batch(step.store.db, batch)
+        added += _insert_batch(step.store.db, batch)
+    if skipped:
+        shown = ", ".join(str(n) for n in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        log.warning("%s: skipped %d lines that are not records (%s)", path, len(skipped), shown)
+    return added
+
+
+def _record_key(line: bytes) -> str | None:
+    try:
+        record = json.loads(line)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both are
+        return None
+    key = record.get("key") if isinstance(record, dict) else None
+    return key if isinstance(key, str) else None
+
+
+def _insert_batch(db: sqlite3.Connection, batch: list[tuple[int, str, int, bytes]]) -> int:
+    """Insert and commit the rows, then empty the list; returns how many were new keys."""
+    if not batch:
+        return 0
+    db.execute("BEGIN")
+    try:
+        added = db.executemany(
+            "INSERT OR IGNORE INTO records (step, key, dict_id, data) VALUES (?, ?, ?, ?)", batch
+        ).rowcount
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    batch.clear()
+    return added
