@@ -29,7 +29,12 @@ send requests, a cool-down would only hold up the retries and the engine's early
 
 Picking: among endpoints that are in service, not paused and have room, take the one with the
 least in_flight / limit, with ties going round-robin. When none qualifies, a request waits in
-line (FIFO) until a slot frees, a pause ends or a cool-down ends, whichever comes first.
+line until a slot frees, a pause ends or a cool-down ends, whichever comes first. The line is
+ordered by `REQUEST_PRIORITY` (lower first), then by arrival, so equal priorities are FIFO. The
+run sets each chunk's position as the priority of every request its flow makes (see
+`prioritised`), so a chunk admitted earlier gets the free slots ahead of later chunks and
+finishes first (depth-first). A waiter woken to a slot that is gone by the time it runs (a cut,
+a pause) goes back to its original place in line.
 
 It does not retry, sleep between retries, or talk HTTP: EngineWrapper does those.
 """
@@ -37,11 +42,13 @@ It does not retry, sleep between retries, or talk HTTP: EngineWrapper does those
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -54,6 +61,25 @@ COOLDOWN = 10.0  # seconds out of service the first time; doubles while it keeps
 MAX_COOLDOWN = 300.0
 
 B = TypeVar("B")
+
+# Which waiting request gets the next free slot: lower numbers first, then arrival order. It
+# is read when a request joins the line. asyncio tasks (asyncio.gather's children too) copy the
+# context they start in, so setting it once at the top of a chunk's task covers all its calls.
+REQUEST_PRIORITY: ContextVar[int] = ContextVar("REQUEST_PRIORITY", default=0)
+
+
+@contextmanager
+def prioritised(priority: int) -> Iterator[None]:
+    """Give the slot requests made inside the block, and in tasks started there, `priority`
+    (lower is served first); the previous priority comes back when the block ends.
+
+    Example: `with prioritised(chunk_seq): await run_chunk(...)`.
+    """
+    token = REQUEST_PRIORITY.set(priority)
+    try:
+        yield
+    finally:
+        REQUEST_PRIORITY.reset(token)
 
 
 class TransientError(Exception):
@@ -172,7 +198,9 @@ class EndpointPool(Generic[B]):
         self.failures_to_cool = failures_to_cool
         self.clock = clock
         self._turn = 0  # where the round-robin tie-break starts
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # (priority, arrival, future): a heap, so the earliest-admitted item's request is next
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._last_event = 0.0  # the latest moment a pause or cool-down set so far ends
@@ -215,15 +243,16 @@ class EndpointPool(Generic[B]):
         return best
 
     async def _acquire(self) -> Endpoint[B]:
-        while self._waiters and self._waiters[0].done():
-            self._waiters.popleft()  # left behind by cancelled requests
+        while self._waiters and self._waiters[0][2].done():
+            heapq.heappop(self._waiters)  # left behind by cancelled requests
         if not self._waiters and not self._woken:  # nobody is ahead in line
             endpoint = self.take()
             if endpoint is not None:
                 return endpoint
         loop = asyncio.get_running_loop()
+        place = (REQUEST_PRIORITY.get(), next(self._arrivals))
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
+        heapq.heappush(self._waiters, (*place, waiter))
         self._wake()  # makes sure a timer is set when only time can free a slot
         while True:
             try:
@@ -238,7 +267,7 @@ class EndpointPool(Generic[B]):
             if endpoint is not None:
                 return endpoint
             waiter = loop.create_future()
-            self._waiters.appendleft(waiter)  # the room went (a cut, a pause); keep our place
+            heapq.heappush(self._waiters, (*place, waiter))  # the room went: keep our place
             self._wake()
 
     def _wake(self) -> None:
@@ -246,8 +275,8 @@ class EndpointPool(Generic[B]):
         to end while anyone is still waiting."""
         now = self.clock()
         room = sum(endpoint.room(now) for endpoint in self.endpoints) - self._woken
-        while self._waiters and (room > 0 or self._waiters[0].done()):
-            waiter = self._waiters.popleft()
+        while self._waiters and (room > 0 or self._waiters[0][2].done()):
+            _, _, waiter = heapq.heappop(self._waiters)
             if not waiter.done():
                 waiter.set_result(None)
                 self._woken += 1
