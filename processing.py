@@ -4,22 +4,36 @@
     python processing.py --config my.yaml     # run with another config file
     python processing.py --check              # validate config and prompts, make no model call
 
-The stages, in order, live in augmentoolkit/pipeline.py; this file only loads the config, sets up
-logging, runs them and turns errors into one readable message. Rerunning resumes: every finished
-model call is stored under OUTPUT/store and never paid for twice.
+What runs, in order (the model stages are the rows of augmentoolkit/stages.py, the one place
+the pipeline is declared):
+
+    1. read and chunk          raw_txt_input/ -> chunks/
+    2. judge chunks            -> worthy_for_questions/
+    3. generate questions      -> qatuples_raw/
+    4. validate pairs          -> qatuples_validated/
+    5. repair context          -> qatuples_revised/
+    6. plan conversations      -> multi_turn_convs_info/
+    7. write conversations     -> multi_turn_convs/
+    8. export                  -> master_list.jsonl, simplified_data.jsonl, ... in OUTPUT
+
+Each chunk's rows are appended to a stage's folder as soon as the chunk finishes that stage.
+Rerunning resumes: every finished model call is stored under OUTPUT/store and never paid for
+twice. This file loads the config, sets up logging, runs the stages and turns errors into one
+readable message.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
-from pathlib import Path
 
 from augmentoolkit.config import Config, load_config
+from augmentoolkit.context import build_context
 from augmentoolkit.errors import AugmentoolkitError
-from augmentoolkit.pipeline import build_context, run_pipeline
+from augmentoolkit.pipeline import run_pipeline
+from augmentoolkit.run_log import setup_logging
+from augmentoolkit.stages import STAGES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,26 +48,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def setup_logging(output: Path, verbose: bool) -> None:
-    """Warnings (or everything with --verbose) to stderr; everything to OUTPUT/run.log."""
-    output.mkdir(parents=True, exist_ok=True)
-    to_file = logging.FileHandler(output / "run.log", encoding="utf-8")
-    to_file.setLevel(logging.DEBUG)
-    to_screen = logging.StreamHandler(sys.stderr)
-    to_screen.setLevel(logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(
-        level=logging.DEBUG,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[to_file, to_screen],
-    )
-    for noisy in ("httpx", "httpx2", "openai", "httpcore", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def check_only(config: Config) -> None:
+    """Validate the config and every prompt the stage table will use; show the table."""
     ctx = build_context(config)
+    ctx.store.close()
     asyncio.run(ctx.engine.close())
-    print(f"{config.source}: config and prompts are valid.")
+    print(f"{config.source}: config and prompts are valid. The stages, in run order:")
+    for stage in STAGES:
+        prompts = ", ".join(stage.needs(config)) or "no model call in this mode"
+        print(f"  {stage.name} ({prompts}) -> {stage.path}")
 
 
 def main(argv: list[str] | None = None) -> int:

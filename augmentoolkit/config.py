@@ -98,6 +98,8 @@ class SystemConfig:
     SEED: int
     META_DATAGEN: bool
     STREAMING: bool
+    CHUNKS_IN_FLIGHT: int
+    PROGRESS_INTERVAL: float
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "SEED": (int, 1048596, 0),
         "META_DATAGEN": (bool, False, None),
         "STREAMING": (bool, True, None),
+        "CHUNKS_IN_FLIGHT": (int, 0, 0),
+        "PROGRESS_INTERVAL": (float, 30.0, 0.1),
     },
     "APHRODITE": {
         "MODEL": (str, "", None),

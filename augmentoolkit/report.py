@@ -1,8 +1,10 @@
 """The run report: OUTPUT/run_report.md with per-stage counts, calls, tokens, cost and time, and
-PNG charts (matplotlib, Agg backend, never a window) drawn from the stage files on disk.
+PNG charts (matplotlib, Agg backend, never a window).
 
 Charts: chunk token lengths, judged-worthy share, QA pairs per chunk, pass rate of each
-validation check, and conversation turns. Does not run any stage; it only reads their outputs.
+validation check, and conversation turns. They are drawn from `ChartCounts`, small counters the
+pipeline feeds with each chunk's stage rows as items finish, so the report never reads a stage
+file back and its memory does not grow with the corpus. Does not run any stage.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,45 +23,6 @@ from augmentoolkit.generation_functions.engine_wrapper import ModelUsage
 from augmentoolkit.io_utils import write_text_atomic
 
 CHART_DIR = "report"
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def check_pass_rates(validation_rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    """(passed, evaluated) per check, from each pair's validation history.
-
-    Example: a pair that failed check_question once, then passed everything, counts
-    check_question as 1 of 2 and the other two checks as 1 of 1.
-    """
-    names = [check.name for check in CHECKS]
-    tally = {name: [0, 0] for name in names}
-    for row in validation_rows:
-        failed_at = [str(h.get("problem", "")).split(":")[0] for h in row.get("history", [])]
-        for check in failed_at:
-            if check not in tally:
-                continue
-            for earlier in names[: names.index(check)]:
-                tally[earlier][0] += 1
-                tally[earlier][1] += 1
-            tally[check][1] += 1
-        if row.get("kept"):
-            for name in names:
-                tally[name][0] += 1
-                tally[name][1] += 1
-    return {name: (passed, seen) for name, (passed, seen) in tally.items()}
-
-
-CHART_SOURCES = (
-    "chunks/chunks.jsonl",
-    "worthy_for_questions/judgements.jsonl",
-    "qatuples_raw/pairs.jsonl",
-    "qatuples_validated/validation.jsonl",
-    "multi_turn_convs/conversations.jsonl",
-)
 CHART_NAMES = (
     "chunk_tokens.png",
     "judged_worthy.png",
@@ -65,41 +30,113 @@ CHART_NAMES = (
     "check_pass_rates.png",
     "conversation_turns.png",
 )
+VERDICTS = {True: "worthy", False: "not worthy"}
+Row = dict[str, Any]
 
 
-def sources_digest(output: Path) -> str:
-    """A hash of the stage files the charts are drawn from, so unchanged charts are not redrawn."""
-    digest = hashlib.sha256()
-    for name in CHART_SOURCES:
-        path = output / name
-        digest.update(path.read_bytes() if path.exists() else b"-")
-    return digest.hexdigest()
+def _check_names() -> list[str]:
+    return [check.name for check in CHECKS]
 
 
-def draw_charts(output: Path) -> list[Path]:
-    """Draw the charts, or keep last run's when their stage files have not changed."""
+@dataclass
+class ChartCounts:
+    """What the charts need, as counters. Each `add_*` takes the rows one stage wrote for ONE
+    chunk (the same dicts as in its stage file), costs O(rows) and keeps none of them."""
+
+    chunk_tokens: Counter[int] = field(default_factory=Counter)
+    verdicts: Counter[str] = field(default_factory=Counter)
+    pairs_per_chunk: Counter[int] = field(default_factory=Counter)
+    checks_passed: Counter[str] = field(default_factory=Counter)
+    checks_seen: Counter[str] = field(default_factory=Counter)
+    conversation_turns: Counter[int] = field(default_factory=Counter)
+
+    def add_chunks(self, rows: Iterable[Row]) -> None:
+        """Rows of chunks/chunks.jsonl (Chunk.to_dict())."""
+        self.chunk_tokens.update(row["tokens"] for row in rows)
+
+    def add_judgements(self, rows: Iterable[Row]) -> None:
+        """Rows of worthy_for_questions/judgements.jsonl ({"suitable": True|False|None})."""
+        self.verdicts.update(VERDICTS.get(row["suitable"], "no verdict") for row in rows)
+
+    def add_raw_pairs(self, rows: Iterable[Row]) -> None:
+        """Rows of qatuples_raw/pairs.jsonl (QAPair.to_dict()); a chunk without rows is not
+        counted, and one chunk's rows must come in one call."""
+        self.pairs_per_chunk.update(Counter(row["chunk_id"] for row in rows).values())
+
+    def add_validation(self, rows: Iterable[Row]) -> None:
+        """Rows of qatuples_validated/validation.jsonl ({"kept": bool, "history": [...]}).
+
+        Each failure in a pair's history counts as one evaluation of the failed check and a
+        pass of every check before it; a kept pair passed every check once more. Example: a
+        pair that failed check_question once, then passed everything, counts check_question
+        as 1 of 2 and the other checks as 1 of 1.
+        """
+        names = _check_names()
+        for row in rows:
+            for entry in row.get("history", []):
+                check = str(entry.get("problem", "")).split(":")[0]
+                if check in names:
+                    earlier = names[: names.index(check)]
+                    self.checks_passed.update(earlier)
+                    self.checks_seen.update([*earlier, check])
+            if row.get("kept"):
+                self.checks_passed.update(names)
+                self.checks_seen.update(names)
+
+    def add_conversations(self, rows: Iterable[Row]) -> None:
+        """Rows of multi_turn_convs/conversations.jsonl (Conversation.to_dict())."""
+        self.conversation_turns.update(len(row["turns"]) for row in rows)
+
+    def pass_rates(self) -> dict[str, tuple[int, int]]:
+        """(passed, evaluated) per validation check, in check order."""
+        return {name: (self.checks_passed[name], self.checks_seen[name]) for name in _check_names()}
+
+    def digest(self) -> str:
+        """A hash of every count, so unchanged charts are not redrawn."""
+        state = {
+            "chunk_tokens": sorted(self.chunk_tokens.items()),
+            # Bars follow first-seen order, so the order is part of the chart.
+            "verdicts": list(self.verdicts.items()),
+            "pairs_per_chunk": sorted(self.pairs_per_chunk.items()),
+            "checks": list(self.pass_rates().items()),
+            "conversation_turns": sorted(self.conversation_turns.items()),
+        }
+        return hashlib.sha256(json.dumps(state).encode("utf-8")).hexdigest()
+
+
+def check_pass_rates(validation_rows: Iterable[Row]) -> dict[str, tuple[int, int]]:
+    """(passed, evaluated) per check over validation rows; see ChartCounts.add_validation."""
+    counts = ChartCounts()
+    counts.add_validation(validation_rows)
+    return counts.pass_rates()
+
+
+def hist_data(counter: Counter[int]) -> tuple[list[int], list[int]]:
+    """Values and weights for a weighted `hist`: the same bars as the expanded list of values.
+    An empty counter draws as one value 0, as an empty chart always has."""
+    if not counter:
+        return [0], [1]
+    return list(counter.keys()), list(counter.values())
+
+
+def draw_charts(output: Path, counts: ChartCounts) -> list[Path]:
+    """Draw the charts, or keep last run's when the counts have not changed."""
     folder = output / CHART_DIR
-    key_file, digest = folder / "charts.sha256", sources_digest(output)
+    key_file, digest = folder / "charts.sha256", counts.digest()
     existing = [folder / name for name in CHART_NAMES]
     if key_file.exists() and key_file.read_text() == digest and all(p.exists() for p in existing):
         return existing
-    charts = _draw_charts(output)
+    charts = _draw_charts(folder, counts)
     write_text_atomic(key_file, digest)
     return charts
 
 
-def _draw_charts(output: Path) -> list[Path]:
+def _draw_charts(folder: Path, counts: ChartCounts) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    chunks = _rows(output / "chunks" / "chunks.jsonl")
-    judgements = _rows(output / "worthy_for_questions" / "judgements.jsonl")
-    pairs = _rows(output / "qatuples_raw" / "pairs.jsonl")
-    validation = _rows(output / "qatuples_validated" / "validation.jsonl")
-    conversations = _rows(output / "multi_turn_convs" / "conversations.jsonl")
-    folder = output / CHART_DIR
     folder.mkdir(parents=True, exist_ok=True)
     charts: list[Path] = []
 
@@ -115,16 +152,18 @@ def _draw_charts(output: Path) -> list[Path]:
         plt.close(figure)
         charts.append(path)
 
+    def hist(counter: Counter[int], bins: Any) -> Any:
+        values, weights = hist_data(counter)
+        return lambda ax: ax.hist(values, weights=weights, bins=bins)
+
     save(
         "chunk_tokens.png",
-        lambda ax: ax.hist([c["tokens"] for c in chunks] or [0], bins=20),
+        hist(counts.chunk_tokens, 20),
         "Chunk length",
         "tokens (approximate)",
         "chunks",
     )
-    verdicts = Counter(
-        {True: "worthy", False: "not worthy"}.get(r["suitable"], "no verdict") for r in judgements
-    )
+    verdicts = counts.verdicts
     save(
         "judged_worthy.png",
         lambda ax: ax.bar(list(verdicts), list(verdicts.values())),
@@ -132,15 +171,14 @@ def _draw_charts(output: Path) -> list[Path]:
         "",
         "chunks",
     )
-    per_chunk = Counter(p["chunk_id"] for p in pairs)
     save(
         "pairs_per_chunk.png",
-        lambda ax: ax.hist(list(per_chunk.values()) or [0], bins=range(0, 7)),
+        hist(counts.pairs_per_chunk, range(0, 7)),
         "QA pairs per chunk",
         "pairs",
         "chunks",
     )
-    rates = check_pass_rates(validation)
+    rates = counts.pass_rates()
     save(
         "check_pass_rates.png",
         lambda ax: ax.bar(
@@ -151,10 +189,9 @@ def _draw_charts(output: Path) -> list[Path]:
         "",
         "share passed",
     )
-    turns = [len(c["turns"]) for c in conversations]
     save(
         "conversation_turns.png",
-        lambda ax: ax.hist(turns or [0], bins=10),
+        hist(counts.conversation_turns, 10),
         "Conversation length",
         "turns",
         "conversations",
@@ -168,6 +205,7 @@ def write_run_report(
     usage: dict[str, ModelUsage],
     prices: dict[str, tuple[float, float]],
     step_stats: dict[str, Any],
+    counts: ChartCounts,
 ) -> Path:
     """Write run_report.md (and its charts) and return its path."""
     lines = [
@@ -215,7 +253,7 @@ def write_run_report(
             f"{s.successes} | {s.failures} |"
         )
     lines += ["", "## Charts", ""]
-    for chart in draw_charts(output):
+    for chart in draw_charts(output, counts):
         lines.append(f"![{chart.stem.replace('_', ' ')}]({CHART_DIR}/{chart.name})")
     path = output / "run_report.md"
     write_text_atomic(path, "\n".join(lines) + "\n")

@@ -40,10 +40,10 @@ from typing import Any
 
 import common
 
+from augmentoolkit.context import build_context
 from augmentoolkit.control_flow_functions.chunking import chunk_documents, read_documents
 from augmentoolkit.control_flow_functions.questions import make_pair
 from augmentoolkit.control_flow_functions.validation import validate_pairs
-from augmentoolkit.pipeline import build_context
 from augmentoolkit.records import QAPair
 
 TARGET = 0.7

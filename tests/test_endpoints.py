@@ -10,6 +10,7 @@ import time
 import pytest
 
 from augmentoolkit.config import Secret
+from augmentoolkit.context import build_context
 from augmentoolkit.errors import ConfigError, EngineUnavailable
 from augmentoolkit.generation_functions.endpoints import (
     AdaptiveLimit,
@@ -23,7 +24,6 @@ from augmentoolkit.generation_functions.engine_wrapper import (
     public_url,
 )
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
-from augmentoolkit.pipeline import build_context
 from tests.conftest import ConfigFactory
 from tests.helpers import close_context, fast_retry
 from tests.llm_server import RecordedRequest, ScriptedLLMServer

@@ -13,17 +13,32 @@ from pathlib import Path
 import pytest
 
 from augmentoolkit.config import Secret, load_config
+from augmentoolkit.control_flow_functions.judging import JUDGE_CHUNK
+from augmentoolkit.control_flow_functions.questions import GENERATE_QUESTIONS, PLAN_QUESTIONS
+from augmentoolkit.control_flow_functions.repair import REPAIR_CONTEXT
+from augmentoolkit.control_flow_functions.validation import CHECKS, NEW_QUESTION
+from augmentoolkit.control_flow_functions.verification import VERIFY_CONVERSATION
 from augmentoolkit.errors import ConfigError
 from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_MAX_TOKENS, EmbeddedBackend
 from augmentoolkit.generation_functions.engine_wrapper import OpenAIBackend, Sampling
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
-from augmentoolkit.pipeline import FIXED_STEPS, run_pipeline
+from augmentoolkit.pipeline import run_pipeline
 from tests.conftest import ConfigFactory, write_config
 from tests.fake_model import reply
 from tests.llm_server import ScriptedLLMServer
 from tests.test_pipeline import check_outputs
 
+# The model steps whose grammar is fixed (conversation writing builds its step per plan).
+FIXED_STEPS = (
+    JUDGE_CHUNK,
+    PLAN_QUESTIONS,
+    GENERATE_QUESTIONS,
+    *CHECKS,
+    NEW_QUESTION,
+    REPAIR_CONTEXT,
+    VERIFY_CONVERSATION,
+)
 STATIC_STEPS = {step.name: step.grammar for step in FIXED_STEPS}
 
 

@@ -120,15 +120,3 @@ def test_budget_cap_stops_cleanly_and_a_higher_cap_resumes(
     asyncio.run(run_pipeline(raised))
     assert dataset_bytes(tmp_path / "capped") == expected
     assert server.count() <= total + 8  # resumed: at most the 8 calls in flight are repeated
-
-
-def test_unchanged_charts_are_not_redrawn(finished_run: Path) -> None:
-    from augmentoolkit.report import CHART_NAMES, draw_charts
-
-    chart = finished_run / "report" / CHART_NAMES[0]
-    before = chart.stat().st_mtime_ns
-    assert [p.name for p in draw_charts(finished_run)] == list(CHART_NAMES)
-    assert chart.stat().st_mtime_ns == before
-    (finished_run / "chunks" / "chunks.jsonl").write_text("", encoding="utf-8")
-    draw_charts(finished_run)
-    assert chart.stat().st_mtime_ns != before

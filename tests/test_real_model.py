@@ -323,7 +323,7 @@ def grammar_steps() -> list[object]:
     from augmentoolkit.generation_functions import grammars
     from augmentoolkit.generation_functions.generation_step import GenerationStep
     from augmentoolkit.generation_functions.parsers import parse_conversation
-    from augmentoolkit.pipeline import FIXED_STEPS
+    from tests.test_grammars import FIXED_STEPS
 
     def writer(name: str, asker: str, answerer: str) -> GenerationStep[list[tuple[str, str]]]:
         parser = partial(parse_conversation, asker=asker, answerer=answerer)

@@ -152,6 +152,27 @@ def strip_gutenberg(text: str) -> str:
 
 def read_documents(folder: Path, warn: Warn) -> list[InputDocument]:
     """Every usable file under `folder`; a file that cannot be used gets one `warn` line."""
+    return list(iter_documents(folder, warn))
+
+
+def iter_documents(folder: Path, warn: Warn) -> Iterator[InputDocument]:
+    """`read_documents` one file at a time: only the file being chunked is held in memory."""
+    paths = input_files(folder)
+    usable = 0
+    for path in paths:
+        doc = _read_document(path, warn)
+        if doc is not None:
+            usable += 1
+            yield doc
+    if not usable:
+        raise InputError(
+            f"PATH.INPUT: none of the {len(paths)} files in {folder} has usable text "
+            "(see the warnings above). Add readable texts or change PATH.INPUT in config.yaml."
+        )
+
+
+def input_files(folder: Path) -> list[Path]:
+    """The supported files under PATH.INPUT; InputError naming the fix when there are none."""
     if not folder.is_dir():
         raise InputError(
             f"PATH.INPUT: {folder} is not a folder. "
@@ -163,13 +184,7 @@ def read_documents(folder: Path, warn: Warn) -> list[InputDocument]:
             f"PATH.INPUT: {folder} has no .txt, .md, .jsonl or .pdf files. "
             "Put texts there or change PATH.INPUT in config.yaml."
         )
-    docs = [doc for doc in (_read_document(path, warn) for path in paths) if doc is not None]
-    if not docs:
-        raise InputError(
-            f"PATH.INPUT: none of the {len(paths)} files in {folder} has usable text "
-            "(see the warnings above). Add readable texts or change PATH.INPUT in config.yaml."
-        )
-    return docs
+    return paths
 
 
 def _read_document(path: Path, warn: Warn) -> InputDocument | None:
@@ -425,12 +440,15 @@ def _blocks(text: str) -> Iterator[str]:
         start = end
 
 
-def chunk_documents(docs: list[InputDocument], max_tokens: int) -> list[Chunk]:
+def chunk_documents(docs: Iterable[InputDocument], max_tokens: int) -> list[Chunk]:
     """Chunks of every document in order; ids depend only on filename, position and text."""
-    chunks = []
+    return list(iter_chunks(docs, max_tokens))
+
+
+def iter_chunks(docs: Iterable[InputDocument], max_tokens: int) -> Iterator[Chunk]:
+    """`chunk_documents` as a stream: a document's chunks come out before the next is read."""
     for doc in docs:
         packed = _pack(_sentence_batches(doc.text), max_tokens)
         for index, (text, tokens) in enumerate(packed):
             chunk_id = content_id(doc.source.filename, str(index), text)
-            chunks.append(Chunk(chunk_id, doc.source, index, text, tokens))
-    return chunks
+            yield Chunk(chunk_id, doc.source, index, text, tokens)

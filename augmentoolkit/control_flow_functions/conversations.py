@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import partial
 
 from augmentoolkit.control_flow_functions.judging import source_line
-from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.control_flow_functions.progress import StageOutcome, gather_in_order
 from augmentoolkit.control_flow_functions.verification import (
     VERIFY_CONVERSATION,
     check_carries_pairs,
@@ -97,13 +97,7 @@ async def write_conversations(
     ctx: GenerationContext, plans: list[ConversationPlan], use_filenames: bool
 ) -> tuple[list[Conversation], StageOutcome]:
     outcome = StageOutcome("write conversations", items_in=len(plans))
-    results = await map_with_progress(
-        plans,
-        lambda plan: write_one(ctx, plan, use_filenames),
-        "writing conversations",
-        note=ctx.progress_note,
-        show=ctx.show_progress,
-    )
+    results = await gather_in_order(plans, lambda plan: write_one(ctx, plan, use_filenames))
     conversations = []
     for result in results:
         if isinstance(result, Conversation):

@@ -7,9 +7,10 @@ With SYSTEM.GRAPH a PNG bar chart of the outcome is saved; no window is ever ope
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.control_flow_functions.progress import StageOutcome, gather_in_order
 from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
@@ -37,9 +38,7 @@ async def judge_chunks(
         result = await JUDGE_CHUNK.run(ctx, values)
         return {"chunk": chunk.to_dict(), "suitable": result.value, "error": result.error}
 
-    rows = await map_with_progress(
-        chunks, judge, "judging chunks", note=ctx.progress_note, show=ctx.show_progress
-    )
+    rows = await gather_in_order(chunks, judge)
     kept = []
     for chunk, row in zip(chunks, rows, strict=True):
         if row["suitable"] is True:
@@ -52,17 +51,18 @@ async def judge_chunks(
     return kept, rows, outcome
 
 
-def save_judgement_chart(rows: list[dict[str, object]], path: Path) -> None:
-    """Bar chart of suitable / unsuitable / failed chunks, saved as PNG with the Agg backend."""
+def save_judgement_chart(verdicts: Mapping[str, int], path: Path) -> None:
+    """Bar chart of suitable / unsuitable / failed chunks, saved as PNG with the Agg backend.
+    `verdicts` counts "worthy", "not worthy" and "no verdict" (the run report's labels)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     counts = {
-        "suitable": sum(1 for r in rows if r["suitable"] is True),
-        "unsuitable": sum(1 for r in rows if r["suitable"] is False),
-        "no verdict": sum(1 for r in rows if r["suitable"] is None),
+        "suitable": verdicts.get("worthy", 0),
+        "unsuitable": verdicts.get("not worthy", 0),
+        "no verdict": verdicts.get("no verdict", 0),
     }
     figure, axes = plt.subplots(figsize=(5, 3.5))
     axes.bar(list(counts), list(counts.values()), color=["#4c956c", "#d1495b", "#999999"])

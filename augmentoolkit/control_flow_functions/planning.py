@@ -23,7 +23,7 @@ import yaml
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import (
     StageOutcome,
-    map_with_progress,
+    gather_in_order,
     successes,
 )
 from augmentoolkit.errors import PromptError
@@ -214,13 +214,7 @@ async def plan_conversations(
     if assistant_mode:
         outcome.kept = len(skeletons)
         return skeletons, outcome
-    built = await map_with_progress(
-        skeletons,
-        lambda plan: build_setting(ctx, plan, use_filenames),
-        "building settings",
-        note=ctx.progress_note,
-        show=ctx.show_progress,
-    )
+    built = await gather_in_order(skeletons, lambda plan: build_setting(ctx, plan, use_filenames))
     plans = successes(built, outcome)
     outcome.kept = len(plans)
     return plans, outcome

@@ -1,54 +1,24 @@
-"""Run many coroutines concurrently under a progress bar, keeping results in input order, and
-count what a stage did. The concurrency limit itself lives in the engine, not here."""
+"""What a stage did, counted: `StageOutcome` (in, kept, dropped, failed, reasons), the uniform
+`StageResult` every stage function returns, and `gather_in_order` for the few items of one
+chunk. Progress shown to a person lives in augmentoolkit/progress_board.py; the concurrency
+limit lives in the engine, not here."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from tqdm import tqdm
+from typing import Any, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-async def map_with_progress(
-    items: Sequence[In],
-    work: Callable[[In], Awaitable[Out]],
-    label: str,
-    note: Callable[[], str] | None = None,
-    show: bool = True,
-) -> list[Out]:
-    """Await work(item) for every item at once; results come back in input order.
-
-    `note` is shown beside the bar and refreshed as items finish (e.g. calls and cost so far).
-    """
-    # disable=None hides the bar when stderr is not a terminal (CI logs, pipes).
-    bar = tqdm(
-        total=len(items),
-        desc=label,
-        unit="item",
-        file=sys.stderr,
-        leave=False,
-        disable=None if show else True,
-    )
-
-    async def tracked(item: In) -> Out:
-        try:
-            return await work(item)
-        finally:
-            if note is not None:
-                bar.set_postfix_str(note(), refresh=False)
-            bar.update(1)
-
-    try:
-        return list(await asyncio.gather(*(tracked(item) for item in items)))
-    finally:
-        bar.close()
+async def gather_in_order(items: Sequence[In], work: Callable[[In], Awaitable[Out]]) -> list[Out]:
+    """Await work(item) for every item at once; results come back in input order. Used within
+    one chunk, whose items are few; across chunks the run's window bounds what is in flight."""
+    return list(await asyncio.gather(*(work(item) for item in items)))
 
 
 @dataclass
@@ -62,7 +32,7 @@ class StageOutcome:
     dropped: int = 0
     failed: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
-    calls: int = 0  # model requests made during the stage
+    calls: int = 0  # model requests made for the stage's steps
     tokens: int = 0  # prompt + completion tokens of those requests
     seconds: float = 0.0
 
@@ -74,8 +44,25 @@ class StageOutcome:
         self.failed += 1
         self.reasons[reason] += 1
 
+    def absorb(self, part: StageOutcome) -> None:
+        """Add the counts of the same stage over other items. Example: in 2 + in 3 -> in 5."""
+        self.items_in += part.items_in
+        self.kept += part.kept
+        self.dropped += part.dropped
+        self.failed += part.failed
+        self.reasons.update(part.reasons)
+
     def top_reasons(self, count: int = 3) -> str:
         return "; ".join(f"{reason} (x{n})" for reason, n in self.reasons.most_common(count))
+
+
+@dataclass
+class StageResult:
+    """What a stage function returns for the items of one chunk: the rows it appends to its
+    stage folder (its kept items are read from them, see Stage.kept) and its counts."""
+
+    rows: list[dict[str, Any]]
+    outcome: StageOutcome
 
 
 def successes(results: Sequence[Out | str], outcome: StageOutcome) -> list[Out]:

@@ -13,7 +13,7 @@ from augmentoolkit.control_flow_functions.chunking import split_sentences
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import (
     StageOutcome,
-    map_with_progress,
+    gather_in_order,
     successes,
 )
 from augmentoolkit.generation_functions import grammars
@@ -64,9 +64,7 @@ async def generate_pairs(
         found = written.value[:MAX_PAIRS_PER_CHUNK]
         return [make_pair(chunk, q, a, f"q{i}") for i, (q, a) in enumerate(found)]
 
-    results = await map_with_progress(
-        chunks, pairs_for, "writing questions", note=ctx.progress_note, show=ctx.show_progress
-    )
+    results = await gather_in_order(chunks, pairs_for)
     pairs = [pair for found in successes(results, outcome) for pair in found]
     outcome.kept = len(pairs)
     return pairs, outcome

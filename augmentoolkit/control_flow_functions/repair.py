@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.control_flow_functions.progress import StageOutcome, gather_in_order
 from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
@@ -32,9 +32,7 @@ async def repair_pairs(
         result = await step.run(ctx, values)
         return result.value, result.error
 
-    results = await map_with_progress(
-        pairs, repair, "repairing context", note=ctx.progress_note, show=ctx.show_progress
-    )
+    results = await gather_in_order(pairs, repair)
     kept: list[QAPair] = []
     rows: list[dict[str, object]] = []
     for pair, (verdict, error) in zip(pairs, results, strict=True):

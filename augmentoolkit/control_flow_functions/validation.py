@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from augmentoolkit.control_flow_functions.chunking import split_sentences
 from augmentoolkit.control_flow_functions.grounding import Signature, grounding_problem, is_repeat
 from augmentoolkit.control_flow_functions.judging import source_line
-from augmentoolkit.control_flow_functions.progress import StageOutcome, map_with_progress
+from augmentoolkit.control_flow_functions.progress import StageOutcome, gather_in_order
 from augmentoolkit.control_flow_functions.questions import make_pair
 from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
@@ -175,9 +175,7 @@ async def validate_pairs(
             current = make_pair(pair.chunk, question, answer, f"{pair.id}:regen{attempt}")
         return {"pair": pair.to_dict(), "kept": False, "history": history}
 
-    rows = await map_with_progress(
-        pairs, settle, "validating pairs", note=ctx.progress_note, show=ctx.show_progress
-    )
+    rows = await gather_in_order(pairs, settle)
     kept = []
     kept_asked: set[Signature] = set()  # a regenerated pair may repeat another
     for row in rows:

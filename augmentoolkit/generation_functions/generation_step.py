@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
 
@@ -63,16 +64,22 @@ class GenerationContext:
     completion_mode: bool
     parse_retries: int = 2
     grammars: bool = False  # constrain replies to each step's layout (the server takes GBNF)
-    show_progress: bool = True  # off when stages run item by item (streaming) under one bar
     stats: dict[str, StepStats] = field(default_factory=dict)
 
     def stats_for(self, step: str) -> StepStats:
         return self.stats.setdefault(step, StepStats())
 
-    def progress_note(self) -> str:
-        """Calls and cost so far, for progress bars. Example: '42 calls, $0.0130'."""
-        calls = sum(usage.requests for usage in self.engine.usage.values())
-        return f"{calls} calls, ${self.engine.cost():.4f}"
+
+@dataclass
+class ItemTrace:
+    """What happened to the calls made for one item (a chunk's flow): a call the engine gave up
+    on is not stored, so the item's rows are not final and a rerun must redo it."""
+
+    engine_failures: int = 0
+
+
+# Set at the top of each chunk's task; asyncio copies it into every task the flow starts.
+CURRENT_ITEM: ContextVar[ItemTrace | None] = ContextVar("CURRENT_ITEM", default=None)
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,9 @@ class GenerationStep(Generic[T]):
                 raise
             except EngineError as error:
                 stats.engine_failures += 1
+                trace = CURRENT_ITEM.get()
+                if trace is not None:
+                    trace.engine_failures += 1
                 return StepResult(False, None, (*errors, str(error)), False, key)
             completions.append(completion.text)
             finishes.append(completion.finish_reason)

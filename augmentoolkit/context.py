@@ -1,0 +1,171 @@
+"""What a run is built from: the backend(s), the engine, the prompt library (checked before any
+call against the stage table's prompt list), the store, and the settings that decide what a
+run produces. Does not run any stage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from augmentoolkit.config import EMBEDDED, Config
+from augmentoolkit.control_flow_functions.chunking import input_files
+from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_SLOTS, EmbeddedBackend
+from augmentoolkit.generation_functions.engine_wrapper import (
+    AphroditeBackend,
+    Backend,
+    EngineWrapper,
+    OpenAIBackend,
+    RetryPolicy,
+    aphrodite_engine_args,
+)
+from augmentoolkit.generation_functions.generation_step import GenerationContext
+from augmentoolkit.generation_functions.prompts import PromptLibrary
+from augmentoolkit.generation_functions.store import Store
+from augmentoolkit.stages import STAGES, Stage
+
+# Bump when the rows a stage writes change shape, so old stage folders are rebuilt.
+STAGE_ROWS_VERSION = 1
+
+
+def run_needs(config: Config, stages: tuple[Stage, ...] = STAGES) -> list[str]:
+    """Every prompt (and prompt-folder file) this configuration will use, in run order."""
+    return list(dict.fromkeys(name for stage in stages for name in stage.needs(config)))
+
+
+def check_prompts(prompts: PromptLibrary, config: Config, stages: tuple[Stage, ...]) -> None:
+    """Load every prompt and find every file the run will use, before any call."""
+    needs = run_needs(config, stages)
+    prompts.check([name for name in needs if "." not in name])
+    for filename in (name for name in needs if "." in name):
+        prompts.locate_file(filename)
+
+
+def build_backend(config: Config) -> Backend | list[Backend]:
+    """The in-process engine, the embedded small model, one OpenAI client for API.BASE_URL, or
+    one per URL in its list."""
+    if config.SYSTEM.MODE == "aphrodite":
+        a = config.APHRODITE
+        return AphroditeBackend(
+            aphrodite_engine_args(a.MODEL, a.QUANTIZATION, a.MAX_MODEL_LEN, a.DTYPE)
+        )
+    api = config.API
+    if api.base_urls == (EMBEDDED,):
+        return EmbeddedBackend(api.REQUEST_TIMEOUT)
+    clients: list[Backend] = [
+        OpenAIBackend(url, api.API_KEY, api.REQUEST_TIMEOUT) for url in api.base_urls
+    ]
+    return clients[0] if len(clients) == 1 else clients
+
+
+def model_names(config: Config) -> dict[str, str]:
+    """Model per role: "small" runs every step but conversation writing, "large" writes."""
+    if config.SYSTEM.MODE == "aphrodite":
+        return {"small": config.APHRODITE.MODEL, "large": config.APHRODITE.MODEL}
+    return {"small": config.API.LOGICAL_MODEL, "large": config.API.LARGE_LOGICAL_MODEL}
+
+
+def model_prices(config: Config) -> dict[str, tuple[float, float]]:
+    """USD per million (prompt, completion) tokens per model name."""
+    names, cost = model_names(config), config.COST
+    prices = {names["small"]: (cost.LOGICAL_INPUT_PRICE, cost.LOGICAL_OUTPUT_PRICE)}
+    if names["large"] != names["small"]:
+        prices[names["large"]] = (cost.LARGE_INPUT_PRICE, cost.LARGE_OUTPUT_PRICE)
+    return prices
+
+
+def concurrency(config: Config, backend: Backend | list[Backend]) -> int:
+    """Requests in flight per server: more would only queue inside the embedded server."""
+    if isinstance(backend, EmbeddedBackend):
+        return min(config.SYSTEM.CONCURRENCY_LIMIT, EMBEDDED_SLOTS)
+    return config.SYSTEM.CONCURRENCY_LIMIT
+
+
+def build_context(
+    config: Config,
+    backend: Backend | list[Backend] | None = None,
+    stages: tuple[Stage, ...] = STAGES,
+) -> GenerationContext:
+    """Engine, prompt library (checked now) and store for a run of this configuration."""
+    prompts = PromptLibrary(config.PATH.PROMPTS, config.PATH.DEFAULT_PROMPTS)
+    check_prompts(prompts, config, stages)
+    backend = backend or build_backend(config)
+    engine = EngineWrapper(
+        backend,
+        concurrency=concurrency(config, backend),
+        send_stop=config.SYSTEM.STOP,
+        retry=RetryPolicy(max_retries=config.API.MAX_RETRIES),
+        prices=model_prices(config),
+        budget=config.COST.BUDGET,
+    )
+    return GenerationContext(
+        engine=engine,
+        prompts=prompts,
+        store=Store(config.PATH.OUTPUT / "store"),
+        models=model_names(config),
+        completion_mode=config.SYSTEM.COMPLETION_MODE,
+        parse_retries=config.SYSTEM.PARSE_RETRIES,
+        grammars=uses_grammars(config),
+    )
+
+
+def uses_grammars(config: Config) -> bool:
+    """API.GRAMMARS: `always`, or `auto` with the embedded model (a llama.cpp server we run)."""
+    grammars = config.API.GRAMMARS
+    embedded = config.SYSTEM.MODE == "api" and config.API.base_urls == (EMBEDDED,)
+    return grammars == "always" or (grammars == "auto" and embedded)
+
+
+def chunks_in_flight(config: Config, engine: EngineWrapper) -> int:
+    """SYSTEM.CHUNKS_IN_FLIGHT, or twice the requests all servers may have in flight: enough
+    chunks to keep every slot busy, few enough that memory stays small."""
+    if config.SYSTEM.CHUNKS_IN_FLIGHT:
+        return config.SYSTEM.CHUNKS_IN_FLIGHT
+    return max(2, 2 * sum(endpoint.limiter.ceiling for endpoint in engine.endpoints))
+
+
+def shaping_settings(config: Config) -> dict[str, Any]:
+    """The settings that decide what a run produces (not how fast or at what cost)."""
+    system = config.SYSTEM
+    return {
+        "INPUT": str(config.PATH.INPUT),
+        "models": model_names(config),
+        "CHUNK_SIZE": system.CHUNK_SIZE,
+        "USE_SUBSET": system.USE_SUBSET,
+        "SUBSET_SIZE": system.SUBSET_SIZE,
+        "USE_FILENAMES": system.USE_FILENAMES,
+        "ASSISTANT_MODE": system.ASSISTANT_MODE,
+        "COMPLETION_MODE": system.COMPLETION_MODE,
+        "DOUBLE_CHECK_COUNTER": system.DOUBLE_CHECK_COUNTER,
+        "QA_REGENERATIONS": system.QA_REGENERATIONS,
+        "MIN_ANSWER_GROUNDING": system.MIN_ANSWER_GROUNDING,
+        "REARRANGEMENTS_TO_TAKE": system.REARRANGEMENTS_TO_TAKE,
+        "SEED": system.SEED,
+    }
+
+
+def run_fingerprint(config: Config, ctx: GenerationContext, stages: tuple[Stage, ...]) -> str:
+    """A hash of everything the stage folders' rows depend on besides the store: the shaping
+    settings, the stage table, the prompt texts, grammars on or off, and the input files
+    (path, size, modification time). Equal fingerprints: the rows already written still hold."""
+    prompts = [
+        (name, ctx.prompts.locate_file(name).read_text(encoding="utf-8"))
+        if "." in name
+        else (name, [list(m) for m in ctx.prompts.load(name).messages])
+        for name in run_needs(config, stages)
+    ]
+    inputs = [
+        (path.relative_to(config.PATH.INPUT).as_posix(), stat.st_size, stat.st_mtime_ns)
+        for path in input_files(config.PATH.INPUT)
+        for stat in (path.stat(),)
+    ]
+    payload = {
+        "version": STAGE_ROWS_VERSION,
+        "settings": shaping_settings(config),
+        "stages": [(s.name, s.path) for s in stages],
+        "grammars": ctx.grammars,
+        "prompts": prompts,
+        "inputs": inputs,
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
