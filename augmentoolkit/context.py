@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from augmentoolkit.config import EMBEDDED, Config
@@ -22,6 +23,7 @@ from augmentoolkit.generation_functions.engine_wrapper import (
 from augmentoolkit.generation_functions.generation_step import GenerationContext
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import Store
+from augmentoolkit.io_utils import write_json_atomic
 from augmentoolkit.stages import STAGES, Stage
 
 # Bump when the rows a stage writes change shape, so old stage folders are rebuilt.
@@ -169,3 +171,20 @@ def run_fingerprint(config: Config, ctx: GenerationContext, stages: tuple[Stage,
     }
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def note_changed_settings(config: Config, say: Callable[[str], None]) -> None:
+    """Warn when settings that shape the dataset differ from the last run in this OUTPUT."""
+    path = config.PATH.OUTPUT / "run_settings.json"
+    current = shaping_settings(config)
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else current
+    changed = [
+        f"{k} ({previous.get(k)!r} -> {v!r})" for k, v in current.items() if previous.get(k) != v
+    ]
+    if changed:
+        say(
+            f"warning: settings changed since the last run in {config.PATH.OUTPUT}: "
+            f"{', '.join(changed)}. Finished calls are reused where they still apply and the "
+            "datasets will reflect the new settings; use another PATH.OUTPUT to keep both."
+        )
+    write_json_atomic(path, current)

@@ -17,20 +17,23 @@ started finishes before new ones pile up: memory does not grow with the corpus.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from augmentoolkit.config import Config
-from augmentoolkit.context import build_context, chunks_in_flight, run_fingerprint
-from augmentoolkit.context import shaping_settings as shaping_settings
+from augmentoolkit.context import (
+    build_context,
+    chunks_in_flight,
+    note_changed_settings,
+    run_fingerprint,
+)
 from augmentoolkit.control_flow_functions.chunking import iter_chunks, iter_documents
 from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
 from augmentoolkit.control_flow_functions.judging import save_judgement_chart
@@ -44,17 +47,16 @@ from augmentoolkit.generation_functions.generation_step import (
     GenerationContext,
     ItemTrace,
 )
-from augmentoolkit.io_utils import atomic_text_writer, remove_stale_temp_files, write_json_atomic
+from augmentoolkit.io_utils import atomic_text_writer, remove_stale_temp_files
 from augmentoolkit.progress_board import BoardStats, ProgressBoard
 from augmentoolkit.records import Chunk, Conversation, QAPair
 from augmentoolkit.report import ChartCounts, write_run_report
 from augmentoolkit.stage_folders import StageFolders
 from augmentoolkit.stages import STAGES, Stage, stage_named, stage_steps
+from augmentoolkit.window import Item, run_window
 
 log = logging.getLogger(__name__)
 CHUNKS_FILE = "chunks/chunks.jsonl"
-# One chunk's place in the run, its id and its items for the next stage.
-Item = tuple[int, str, list[Any]]
 JUDGEMENT_CHART = "worthy_for_questions/judgement.png"  # with SYSTEM.GRAPH
 
 
@@ -62,32 +64,6 @@ def tell_user(line: str) -> None:
     """A line for the person running the pipeline, also kept in the run log."""
     print(line, file=sys.stderr, flush=True)
     log.debug("%s", line)
-
-
-async def run_window(
-    items: Iterable[Item], work: Callable[[Item], Coroutine[Any, Any, None]], size: int
-) -> None:
-    """Await work(item) for every item, at most `size` at once, admitting the next item only
-    when one finishes. The first error cancels the rest and is raised."""
-    running: set[asyncio.Task[None]] = set()
-
-    async def settle_one() -> None:
-        nonlocal running
-        done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
-
-    try:
-        for item in items:
-            while len(running) >= size:
-                await settle_one()
-            running.add(asyncio.create_task(work(item)))
-        while running:
-            await settle_one()
-    finally:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
 
 
 @dataclass
@@ -117,30 +93,12 @@ class PipelineRun:
         ctx = build_context(config, backend, stages)
         folders = StageFolders(output, stages, run_fingerprint(config, ctx, stages))
         run = cls(config, ctx, folders, stages)
-        run.note_changed_settings()
+        note_changed_settings(config, run.say)
         return run
 
     @property
     def output(self) -> Path:
         return self.config.PATH.OUTPUT
-
-    def note_changed_settings(self) -> None:
-        """Warn when settings that shape the dataset differ from the last run in this OUTPUT."""
-        path = self.output / "run_settings.json"
-        current = shaping_settings(self.config)
-        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else current
-        changed = [
-            f"{k} ({previous.get(k)!r} -> {v!r})"
-            for k, v in current.items()
-            if previous.get(k) != v
-        ]
-        if changed:
-            self.say(
-                f"warning: settings changed since the last run in {self.output}: "
-                f"{', '.join(changed)}. Finished calls are reused where they still apply and the "
-                "datasets will reflect the new settings; use another PATH.OUTPUT to keep both."
-            )
-        write_json_atomic(path, current)
 
     # 1. read and chunk ------------------------------------------------------------------------
     def chunk_inputs(self) -> int:
