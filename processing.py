@@ -29,8 +29,9 @@ import asyncio
 import sys
 
 from augmentoolkit.config import Config, load_config
-from augmentoolkit.context import build_context
+from augmentoolkit.context import check_prompts
 from augmentoolkit.errors import AugmentoolkitError
+from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.pipeline import run_pipeline
 from augmentoolkit.run_log import setup_logging
 from augmentoolkit.stages import STAGES
@@ -49,10 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_only(config: Config) -> None:
-    """Validate the config and every prompt the stage table will use; show the table."""
-    ctx = build_context(config)
-    ctx.store.close()
-    asyncio.run(ctx.engine.close())
+    """Validate the config and every prompt the stage table will use; show the table. Touches
+    neither the OUTPUT folder nor any server."""
+    prompts = PromptLibrary(config.PATH.PROMPTS, config.PATH.DEFAULT_PROMPTS)
+    check_prompts(prompts, config, STAGES)
     print(f"{config.source}: config and prompts are valid. The stages, in run order:")
     for stage in STAGES:
         prompts = ", ".join(stage.needs(config)) or "no model call in this mode"
