@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Awaitable, Sequence
 
 import pytest
 
@@ -13,9 +14,12 @@ from augmentoolkit.config import Secret
 from augmentoolkit.context import build_context
 from augmentoolkit.errors import ConfigError, EngineUnavailable
 from augmentoolkit.generation_functions.endpoints import (
+    REQUEST_PRIORITY,
     AdaptiveLimit,
+    Endpoint,
     EndpointPool,
     TransientError,
+    prioritised,
 )
 from augmentoolkit.generation_functions.engine_wrapper import (
     EngineWrapper,
@@ -154,6 +158,115 @@ def test_429s_do_not_count_as_failures() -> None:
 
     asyncio.run(scenario())
     assert all(e.failures_in_a_row == 0 and e.in_service(1000.0) for e in pool.endpoints)
+
+
+# --- the line: priority first, then arrival (depth-first) -------------------------------------
+
+
+async def request(
+    pool: EndpointPool[str], label: str, granted: list[str], queued: asyncio.Event
+) -> None:
+    """Ask for a slot, note `label` when it comes and give it straight back. `queued` is set
+    just before asking: joining the line does not yield, so the request is in line by the time
+    whoever waits on `queued` runs."""
+    queued.set()
+    async with pool.slot():
+        granted.append(label)
+
+
+async def as_chunk(priority: int, flow: Awaitable[None]) -> None:
+    """A chunk's task: sets its priority once at the top, as the pipeline does."""
+    REQUEST_PRIORITY.set(priority)
+    await flow
+
+
+async def line_up(
+    pool: EndpointPool[str], requests: Sequence[tuple[int, str]], granted: list[str]
+) -> list[asyncio.Task[None]]:
+    """One chunk task per (priority, label), each in line before the next one starts."""
+    tasks = []
+    for priority, label in requests:
+        queued = asyncio.Event()
+        flow = request(pool, label, granted, queued)
+        tasks.append(asyncio.create_task(as_chunk(priority, flow)))
+        await queued.wait()
+    return tasks
+
+
+def test_prioritised_sets_the_priority_for_its_block_only() -> None:
+    with prioritised(7):
+        assert REQUEST_PRIORITY.get() == 7
+    assert REQUEST_PRIORITY.get() == 0
+
+
+def test_waiters_get_slots_by_priority_then_arrival() -> None:
+    pool = EndpointPool([("a", "A")], ceiling=1, clock=FakeClock())
+    granted: list[str] = []
+
+    async def scenario() -> None:
+        async with pool.slot():  # the only slot: everyone below waits
+            asked = [(5, "5"), (1, "first 1"), (3, "3"), (1, "second 1")]
+            tasks = await line_up(pool, asked, granted)
+            assert granted == []
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    assert granted == ["first 1", "second 1", "3", "5"]
+
+
+def test_requests_from_gather_children_carry_their_chunk_priority() -> None:
+    pool = EndpointPool([("a", "A")], ceiling=1, clock=FakeClock())
+    granted: list[str] = []
+
+    async def fan_out(queued: Sequence[asyncio.Event]) -> None:
+        """A chunk whose stage sends two requests at once."""
+        with prioritised(1):
+            await asyncio.gather(*(request(pool, "1", granted, event) for event in queued))
+
+    async def scenario() -> None:
+        async with pool.slot():
+            tasks = await line_up(pool, [(2, "2")], granted)
+            queued = [asyncio.Event(), asyncio.Event()]
+            tasks.append(asyncio.create_task(fan_out(queued)))
+            for event in queued:
+                await event.wait()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    assert granted == ["1", "1", "2"]
+
+
+def test_a_waiter_whose_room_goes_keeps_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    pool = EndpointPool([("a", "A")], ceiling=2, clock=clock)
+    limiter = pool.endpoints[0].limiter
+    granted: list[str] = []
+    take = pool.take
+
+    async def scenario() -> None:
+        missed = asyncio.Event()
+
+        def take_or_tell() -> Endpoint[str] | None:
+            endpoint = take()
+            if endpoint is None:
+                missed.set()
+            return endpoint
+
+        first, second = pool.slot(), pool.slot()
+        await first.__aenter__()
+        await second.__aenter__()
+        asked = [(3, "woken, then no room"), (3, "same priority, later"), (5, "5, later")]
+        tasks = await line_up(pool, asked, granted)
+        monkeypatch.setattr(pool, "take", take_or_tell)
+        await first.__aexit__(None, None, None)  # room for one: wakes the head of the line
+        limiter.on_rate_limited(limiter.epoch, None, clock())  # a 429 cuts 2 -> 1 before it runs
+        await missed.wait()  # it found no room, and went back in line
+        assert granted == [] and limiter.limit == 1
+        await second.__aexit__(None, None, None)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    assert granted == ["woken, then no room", "same priority, later", "5, later"]
 
 
 # --- one scripted server ----------------------------------------------------------------------
