@@ -58,6 +58,12 @@ class ChartCounts:
         """Rows of worthy_for_questions/judgements.jsonl ({"suitable": True|False|None})."""
         self.verdicts.update(VERDICTS.get(row["suitable"], "no verdict") for row in rows)
 
+    def verdict_bars(self) -> list[tuple[str, int]]:
+        """The verdicts present, always in one order (chunks finish in any order, and the chart
+        should not change with it). Example: [("worthy", 3), ("not worthy", 1)]."""
+        order = [*VERDICTS.values(), "no verdict"]
+        return [(label, self.verdicts[label]) for label in order if self.verdicts[label]]
+
     def add_raw_pairs(self, rows: Iterable[Row]) -> None:
         """Rows of qatuples_raw/pairs.jsonl (QAPair.to_dict()); a chunk without rows is not
         counted, and one chunk's rows must come in one call."""
@@ -95,8 +101,7 @@ class ChartCounts:
         """A hash of every count, so unchanged charts are not redrawn."""
         state = {
             "chunk_tokens": sorted(self.chunk_tokens.items()),
-            # Bars follow first-seen order, so the order is part of the chart.
-            "verdicts": list(self.verdicts.items()),
+            "verdicts": self.verdict_bars(),
             "pairs_per_chunk": sorted(self.pairs_per_chunk.items()),
             "checks": list(self.pass_rates().items()),
             "conversation_turns": sorted(self.conversation_turns.items()),
@@ -163,7 +168,7 @@ def _draw_charts(folder: Path, counts: ChartCounts) -> list[Path]:
         "tokens (approximate)",
         "chunks",
     )
-    verdicts = counts.verdicts
+    verdicts = dict(counts.verdict_bars())
     save(
         "judged_worthy.png",
         lambda ax: ax.bar(list(verdicts), list(verdicts.values())),

@@ -251,12 +251,22 @@ class OpenAIBackend:
 
     def __init__(self, base_url: str, api_key: Secret, timeout: float) -> None:
         self.label = public_url(base_url)
-        self.client = openai.AsyncOpenAI(
-            api_key=api_key.reveal() or NO_KEY,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=0,
-        )
+        self._settings = (base_url, api_key, timeout)
+        self._client: openai.AsyncOpenAI | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """Made on first use: building one loads the system's CA certificates (about 40 ms),
+        which a rerun served wholly from the store never needs."""
+        if self._client is None:
+            base_url, api_key, timeout = self._settings
+            self._client = openai.AsyncOpenAI(
+                api_key=api_key.reveal() or NO_KEY,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=0,
+            )
+        return self._client
 
     async def complete(
         self, prompt: RenderedPrompt, model: str, sampling: Sampling, stop: list[str], step: str
@@ -293,7 +303,8 @@ class OpenAIBackend:
         return Completion(text, prompt_tokens, completion_tokens, str(finish or ""))
 
     async def close(self) -> None:
-        await self.client.close()
+        if self._client is not None:
+            await self._client.close()
 
 
 def _classify(error: Exception, model: str) -> Exception:
