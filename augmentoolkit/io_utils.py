@@ -20,18 +20,36 @@ from typing import Any, TextIO
 @contextmanager
 def atomic_text_writer(path: Path) -> Iterator[TextIO]:
     """A UTF-8 text handle on a temp file next to `path`; on a clean exit the file is synced and
-    renamed onto `path`, on an exception it is removed and `path` is left as it was."""
+    renamed onto `path`, on an exception it is removed and `path` is left as it was. When the
+    new bytes equal the file already there (a rerun), the file is left untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
             yield out
             out.flush()
+            if same_bytes(Path(temp), path):
+                Path(temp).unlink()
+                return
             os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def same_bytes(new: Path, old: Path) -> bool:
+    """True when `old` exists with exactly `new`'s bytes (sizes first, so it is cheap when not)."""
+    try:
+        if new.stat().st_size != old.stat().st_size:
+            return False
+    except FileNotFoundError:
+        return False
+    with open(new, "rb") as a, open(old, "rb") as b:
+        while block := a.read(1 << 20):
+            if block != b.read(1 << 20):
+                return False
+    return True
 
 
 def write_text_atomic(path: Path, text: str) -> None:

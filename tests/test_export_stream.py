@@ -231,3 +231,16 @@ def test_atomic_writer_leaves_old_file_on_error(tmp_path: Path) -> None:
         raise ValueError("boom")
     assert path.read_text(encoding="utf-8") == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["data.jsonl"]
+
+
+def test_an_identical_rewrite_leaves_the_file_untouched(tmp_path: Path) -> None:
+    from augmentoolkit.io_utils import write_text_atomic
+
+    path = tmp_path / "data.jsonl"
+    write_text_atomic(path, "a\nb\n")
+    before = path.stat().st_ino
+    write_text_atomic(path, "a\nb\n")
+    assert path.stat().st_ino == before and path.read_text() == "a\nb\n"
+    write_text_atomic(path, "a\nc\n")
+    assert path.stat().st_ino != before and path.read_text() == "a\nc\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["data.jsonl"]
