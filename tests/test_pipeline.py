@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from augmentoolkit.config import Config
+from augmentoolkit.control_flow_functions.progress import StageOutcome
 from augmentoolkit.errors import PipelineEmpty
 from augmentoolkit.pipeline import run_pipeline
 from tests.conftest import REPO, ConfigFactory
@@ -279,3 +280,17 @@ def test_streaming_and_stage_by_stage_write_the_same_files(
 
 def read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_stage_reasons_stay_bounded_over_a_long_run() -> None:
+    from augmentoolkit.control_flow_functions.progress import MAX_REASONS, OTHER_REASONS
+
+    total = StageOutcome("judge chunks")
+    for chunk in range(3 * MAX_REASONS):
+        part = StageOutcome("judge chunks", items_in=1)
+        part.fail(f"judgement unreadable: reply {chunk} had no verdict")
+        total.absorb(part)
+    assert total.failed == total.items_in == 3 * MAX_REASONS
+    assert len(total.reasons) == MAX_REASONS + 1
+    assert total.reasons[OTHER_REASONS] == 2 * MAX_REASONS
+    assert sum(total.reasons.values()) == total.failed

@@ -155,6 +155,10 @@ def test_piped_run_prints_progress_lines_while_calls_are_in_flight(
         rest.append(lines.get())
     assert any(line.startswith("progress") for line in rest)  # the closing totals
     assert not any("\r" in line or "\x1b" in line for line in progress + rest)
+    log = (config.PATH.OUTPUT / "run.log").read_text(encoding="utf-8")
+    assert "augmentoolkit" in log and "judge chunks: in 2" in log
+    libraries = [line for line in log.splitlines() if " DEBUG " in line or " INFO " in line]
+    assert all(" augmentoolkit" in line for line in libraries), "a library logs below WARNING"
 
 
 def test_ledger_cuts_rows_written_after_its_last_commit(tmp_path: Path) -> None:

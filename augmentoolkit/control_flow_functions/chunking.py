@@ -379,26 +379,27 @@ def count_tokens(text: str) -> int:
 def chunk_sentences(sentences: list[str], max_tokens: int) -> list[tuple[str, int]]:
     """Greedy packing into (text, tokens) chunks of at most `max_tokens`, never splitting a
     sentence. Example: ['A b.', 'C d.', 'E f.'] at 6 -> [('A b. C d.', 6), ('E f.', 3)]."""
-    return _pack([(sentences, [count_tokens(s) for s in sentences])], max_tokens)
+    return list(_pack([(sentences, [count_tokens(s) for s in sentences])], max_tokens))
 
 
-def _pack(batches: Iterable[tuple[list[str], list[int]]], max_tokens: int) -> list[tuple[str, int]]:
-    """`chunk_sentences` over batches of (sentences, their token counts), in order."""
+def _pack(
+    batches: Iterable[tuple[list[str], list[int]]], max_tokens: int
+) -> Iterator[tuple[str, int]]:
+    """`chunk_sentences` over batches of (sentences, their token counts), in order, as a stream:
+    a chunk comes out as soon as it is full."""
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
-    chunks: list[tuple[str, int]] = []
     current: list[str] = []
     total = 0
     for sentences, counts in batches:
         for sentence, tokens in zip(sentences, counts, strict=True):
             if current and total + tokens > max_tokens:
-                chunks.append((" ".join(current), total))
+                yield " ".join(current), total
                 current, total = [], 0
             current.append(sentence)
             total += tokens
     if current:
-        chunks.append((" ".join(current), total))
-    return chunks
+        yield " ".join(current), total
 
 
 def _sentence_batches(text: str) -> Iterator[tuple[list[str], list[int]]]:

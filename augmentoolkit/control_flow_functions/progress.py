@@ -11,6 +11,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+MAX_REASONS = 50  # distinct reasons kept per stage; the rest are counted together
+OTHER_REASONS = "other reasons"
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 
@@ -38,11 +41,18 @@ class StageOutcome:
 
     def drop(self, reason: str) -> None:
         self.dropped += 1
-        self.reasons[reason] += 1
+        self.count_reason(reason)
 
     def fail(self, reason: str) -> None:
         self.failed += 1
-        self.reasons[reason] += 1
+        self.count_reason(reason)
+
+    def count_reason(self, reason: str, times: int = 1) -> None:
+        """Reasons can quote a reply, so over a whole library they are bounded: past
+        MAX_REASONS distinct ones, new ones are counted as OTHER_REASONS."""
+        if reason not in self.reasons and len(self.reasons) >= MAX_REASONS:
+            reason = OTHER_REASONS
+        self.reasons[reason] += times
 
     def absorb(self, part: StageOutcome) -> None:
         """Add the counts of the same stage over other items. Example: in 2 + in 3 -> in 5."""
@@ -50,7 +60,8 @@ class StageOutcome:
         self.kept += part.kept
         self.dropped += part.dropped
         self.failed += part.failed
-        self.reasons.update(part.reasons)
+        for reason, times in part.reasons.items():
+            self.count_reason(reason, times)
 
     def top_reasons(self, count: int = 3) -> str:
         return "; ".join(f"{reason} (x{n})" for reason, n in self.reasons.most_common(count))
