@@ -93,7 +93,7 @@ class PipelineRun:
         ctx = build_context(config, backend, stages)
         folders = StageFolders(output, stages, run_fingerprint(config, ctx, stages))
         run = cls(config, ctx, folders, stages)
-        note_changed_settings(config, run.say)
+        note_changed_settings(config, run.tell)
         return run
 
     @property
@@ -106,7 +106,7 @@ class PipelineRun:
         started = time.monotonic()
         system = self.config.SYSTEM
         docs = iter_documents(
-            self.config.PATH.INPUT, warn=lambda line: self.say(f"warning: {line}")
+            self.config.PATH.INPUT, warn=lambda line: self.tell(f"warning: {line}")
         )
         chunks: Iterator[Chunk] = iter_chunks(docs, system.CHUNK_SIZE)
         if system.USE_SUBSET:  # a trial reads no further than it needs
@@ -119,7 +119,9 @@ class PipelineRun:
                 self.counts.add_chunks([row])
                 count, tokens = count + 1, tokens + chunk.tokens
         self.chunk_total = count
-        self.say(estimate_run(self.config, count, tokens, self.ctx.prompts, self.stages).describe())
+        self.tell(
+            estimate_run(self.config, count, tokens, self.ctx.prompts, self.stages).describe()
+        )
         outcome = StageOutcome("read and chunk", items_in=count, kept=count)
         outcome.seconds = time.monotonic() - started
         self._report_line(outcome)
@@ -133,12 +135,13 @@ class PipelineRun:
             for stage in self.stages:
                 await self.run_stage(stage)
             return
-        self._board()
+        board = self._board()
         await run_window(
             self._chunk_items(),
             lambda item: self._flow(item, self.stages),
             chunks_in_flight(self.config, self.ctx.engine),
         )
+        board.close()  # every stage is done: the summary lines go below the final bars
         self._warn_unfinished()
         for stage in self.stages:
             self._finish(stage)
@@ -202,7 +205,7 @@ class PipelineRun:
         if self.config.SYSTEM.META_DATAGEN:
             write_meta_datagen(self.ctx.store, self.output / "meta_datagen")
         count = f"{written[0]} conversation{'' if written[0] == 1 else 's'}"
-        self.say(f"wrote {count} to " + ", ".join(str(p) for p in paths))
+        self.tell(f"wrote {count} to " + ", ".join(str(p) for p in paths))
         return paths
 
     def report(self) -> Path:
@@ -221,7 +224,7 @@ class PipelineRun:
         if self.config.SYSTEM.GRAPH:
             chart = self.output / JUDGEMENT_CHART
             save_judgement_chart(self.counts.verdicts, chart)
-        self.say(f"cost ${engine.cost():.4f}; run report in {path}")
+        self.tell(f"cost ${engine.cost():.4f}; run report in {path}")
         return path
 
     async def close(self) -> None:
@@ -280,9 +283,17 @@ class PipelineRun:
         stats = [self.ctx.stats[name] for name in names if name in self.ctx.stats]
         return sum(s.requests for s in stats), sum(s.tokens for s in stats)
 
+    def tell(self, line: str) -> None:
+        """A line for the person running the pipeline, above the progress bars if they show."""
+        if self.board is not None and not self.board.closed:
+            self.board.write(line)
+            log.debug("%s", line)
+        else:
+            self.say(line)
+
     def _warn_unfinished(self) -> None:
         if self.unfinished:
-            self.say(
+            self.tell(
                 f"warning: {self.unfinished} chunk(s) did not finish: the server gave up on some "
                 "of their calls (see run.log). Their rows are not in the stage folders yet; run "
                 "the same command again to finish them."
@@ -310,7 +321,7 @@ class PipelineRun:
 
     def _report_line(self, outcome: StageOutcome) -> None:
         self.outcomes[outcome.stage] = outcome
-        self.say(
+        self.tell(
             f"{outcome.stage}: in {outcome.items_in}, kept {outcome.kept}, dropped "
             f"{outcome.dropped}, failed {outcome.failed}, calls {outcome.calls}, "
             f"tokens {outcome.tokens}, {outcome.seconds:.1f}s"

@@ -135,6 +135,10 @@ class ProgressBoard:
         self._started = False
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def done(self, stage: str) -> int:
         return self._done[stage]
 
@@ -161,6 +165,18 @@ class ProgressBoard:
             now = self.clock()
             if now - self._last_postfix >= POSTFIX_SECONDS:
                 self._refresh_postfix(now)
+
+    def write(self, line: str) -> None:
+        """Print a line of the run's own (a stage's summary, a warning) without tearing the bars:
+        tqdm clears them, prints the line above and draws them again."""
+        if self._bars and not self._closed:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=self.stream)
+            return
+        stream = self.stream or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
 
     def close(self) -> None:
         """Show the final counts once and stop the ticker."""
@@ -197,7 +213,12 @@ class ProgressBoard:
             from tqdm import tqdm as bar_class
         for position, stage in enumerate(self.stages):
             self._bars[stage] = bar_class(
-                total=self.total, desc=stage, position=position, leave=True, file=self.stream
+                total=self.total,
+                desc=stage,
+                unit="chunk",
+                position=position,
+                leave=True,
+                file=self.stream,
             )
         self._refresh_postfix(self._started_at)
 

@@ -180,7 +180,23 @@ def test_bars_write_tqdm_output_with_every_stage_calls_and_cost(
     for stage in STAGES:
         assert f"{stage}: 100%" in output
     assert "3,012 calls · $1.23" in output  # generate questions' own calls
-    assert "it/s" in output  # tqdm's own rate
+    assert "chunk/s" in output  # tqdm's own rate
+
+
+def test_a_line_written_while_bars_show_is_printed_whole(boards: list[ProgressBoard]) -> None:
+    stream = io.StringIO()
+    board = ProgressBoard(STAGES, 10, fixed_stats(), stream=stream, style="bars")
+    boards.append(board)
+    with board:
+        board.advance(STAGES[0], 3)
+        board.write("judge chunks: in 10, kept 7")
+    output = stream.getvalue()
+    at = output.index("judge chunks: in 10, kept 7\n")
+    assert output[:at].endswith(("\r", "\x1b[A"))  # on a cleared line, not glued to a bar
+    after = io.StringIO()
+    closed = ProgressBoard(STAGES, 10, fixed_stats(), stream=after, style="lines")
+    closed.write("plain")
+    assert after.getvalue() == "plain\n"
 
 
 def test_bars_refresh_the_postfix_as_time_passes(boards: list[ProgressBoard]) -> None:
