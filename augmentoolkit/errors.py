@@ -8,7 +8,14 @@
     │       └── BudgetReached   COST.BUDGET is spent: stop cleanly; rerun with a higher cap
     ├── ParseError              a model reply did not have the expected layout (a retryable failure)
     ├── InputError              input files are missing, unreadable or empty
-    └── PipelineEmpty           a stage dropped every item; says which stage and why
+    ├── PipelineEmpty           a stage dropped every item; says which stage and why
+    ├── RunIncomplete           the server gave up on some chunks' calls: the datasets hold the
+    │                           chunks that finished; a rerun finishes the rest (exit 3)
+    └── OutputInUse             another run holds PATH.OUTPUT (exit 4)
+
+Exit statuses of processing.py: 0 done; 1 stopped (dead server, budget spent, a stage kept
+nothing); 2 config, prompt or input problem; 3 incomplete (rerun to finish); 4 OUTPUT in use by
+another run; 130 interrupted (Ctrl-C or SIGTERM).
 
 Every message reads as problem plus fix.
 """
@@ -65,3 +72,16 @@ class InputError(AugmentoolkitError):
 
 class PipelineEmpty(AugmentoolkitError):
     """A stage dropped every item, so nothing is left to build a dataset from."""
+
+
+class RunIncomplete(AugmentoolkitError):
+    """Some chunks did not finish because the server gave up on their calls. Their rows are not
+    written, so the datasets hold only what a clean run also writes; a rerun finishes them."""
+
+    exit_status = 3
+
+
+class OutputInUse(AugmentoolkitError):
+    """Another run is writing to the same PATH.OUTPUT."""
+
+    exit_status = 4

@@ -38,7 +38,7 @@ from augmentoolkit.control_flow_functions.chunking import iter_chunks, iter_docu
 from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
 from augmentoolkit.control_flow_functions.judging import save_judgement_chart
 from augmentoolkit.control_flow_functions.progress import StageOutcome
-from augmentoolkit.errors import InputError, PipelineEmpty
+from augmentoolkit.errors import InputError, PipelineEmpty, RunIncomplete
 from augmentoolkit.estimate import estimate_run
 from augmentoolkit.generation_functions.endpoints import REQUEST_PRIORITY
 from augmentoolkit.generation_functions.engine_wrapper import Backend
@@ -48,6 +48,7 @@ from augmentoolkit.generation_functions.generation_step import (
     ItemTrace,
 )
 from augmentoolkit.io_utils import atomic_text_writer, remove_stale_temp_files
+from augmentoolkit.output_lock import OutputLock
 from augmentoolkit.progress_board import BoardStats, ProgressBoard
 from augmentoolkit.records import Chunk, Conversation, QAPair
 from augmentoolkit.report import ChartCounts, write_run_report
@@ -57,6 +58,7 @@ from augmentoolkit.window import Item, run_window
 
 log = logging.getLogger(__name__)
 CHUNKS_FILE = "chunks/chunks.jsonl"
+SERVER_GAVE_UP = "the server gave up on a call (a rerun finishes it)"
 JUDGEMENT_CHART = "worthy_for_questions/judgement.png"  # with SYSTEM.GRAPH
 
 
@@ -64,6 +66,13 @@ def tell_user(line: str) -> None:
     """A line for the person running the pipeline, also kept in the run log."""
     print(line, file=sys.stderr, flush=True)
     log.debug("%s", line)
+
+
+def server_gave_up(stage: Stage, items: int) -> StageOutcome:
+    """A stage's counts for a chunk it could not finish: every item failed (not a verdict)."""
+    outcome = StageOutcome(stage.name, items_in=items, failed=items)
+    outcome.reasons[SERVER_GAVE_UP] = items
+    return outcome
 
 
 @dataclass
@@ -81,6 +90,7 @@ class PipelineRun:
     chunk_total: int = 0
     unfinished: int = 0  # chunks whose flow a server failure cut short (rerun finishes them)
     board: ProgressBoard | None = None
+    lock: OutputLock | None = None
     _clock: dict[str, tuple[float, float]] = field(default_factory=dict)  # first start, last end
 
     @classmethod
@@ -88,11 +98,16 @@ class PipelineRun:
         cls, config: Config, backend: Backend | None = None, stages: tuple[Stage, ...] = STAGES
     ) -> PipelineRun:
         output = config.PATH.OUTPUT
-        output.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(output)
-        ctx = build_context(config, backend, stages)
-        folders = StageFolders(output, stages, run_fingerprint(config, ctx, stages))
-        run = cls(config, ctx, folders, stages)
+        lock = OutputLock(output)
+        lock.acquire()  # before anything is written: one run per OUTPUT
+        try:
+            remove_stale_temp_files(output)
+            ctx = build_context(config, backend, stages)
+            folders = StageFolders(output, stages, run_fingerprint(config, ctx, stages))
+        except BaseException:
+            lock.release()
+            raise
+        run = cls(config, ctx, folders, stages, lock=lock)
         note_changed_settings(config, run.tell)
         return run
 
@@ -177,12 +192,13 @@ class PipelineRun:
             if items:
                 started = time.monotonic()
                 result = await stage.run(self.ctx, self.config, items)
-                self._tally(stage, result.outcome, started)
-                if trace.engine_failures:  # not stored: not final, a rerun redoes the chunk
+                if trace.engine_failures:  # not stored, so not final: a rerun redoes the chunk
+                    self._tally(stage, server_gave_up(stage, len(items)), started)
                     self.unfinished += 1
                     for skipped in (stage, *pending):
                         self._advance(skipped)
                     return
+                self._tally(stage, result.outcome, started)
                 rows = result.rows
             self.folders.append(stage, seq, chunk_id, rows)
             if stage.count is not None:
@@ -220,6 +236,7 @@ class PipelineRun:
             engine.prices,
             self.ctx.stats,
             self.counts,
+            self.incomplete_message() if self.unfinished else "",
         )
         if self.config.SYSTEM.GRAPH:
             chart = self.output / JUDGEMENT_CHART
@@ -233,6 +250,8 @@ class PipelineRun:
         self.folders.close()
         self.ctx.store.close()
         await self.ctx.engine.close()
+        if self.lock is not None:
+            self.lock.release()
 
     # bookkeeping ------------------------------------------------------------------------------
     def _chunk_items(self) -> Iterator[Item]:
@@ -293,12 +312,14 @@ class PipelineRun:
 
     def _warn_unfinished(self) -> None:
         if self.unfinished:
-            self.tell(
-                f"warning: {self.unfinished} chunk(s) did not finish: the server gave up on some "
-                "of their calls (see run.log). Their rows are not in the stage folders yet; run "
-                "the same command again to finish them."
-            )
-            self.unfinished = 0
+            self.tell(f"warning: {self.incomplete_message()}")
+
+    def incomplete_message(self) -> str:
+        return (
+            f"{self.unfinished} of {self.chunk_total} chunks did not finish: the server gave up "
+            "on some of their calls (see run.log). The datasets hold the chunks that finished; "
+            "run the same command again to finish the rest (finished calls are not paid again)."
+        )
 
     def _finish(self, stage: Stage) -> StageOutcome:
         """Count the stage's calls, tokens and time; print its line; stop if it kept nothing."""
@@ -307,6 +328,8 @@ class PipelineRun:
         first, last = self._clock.get(stage.name, (0.0, 0.0))
         outcome.seconds = last - first
         self._report_line(outcome)
+        if self.unfinished:
+            return outcome  # the run ends as incomplete, not as empty
         if outcome.items_in and not outcome.kept:
             raise PipelineEmpty(
                 f"stage '{outcome.stage}' kept none of its {outcome.items_in} items: "
@@ -336,7 +359,10 @@ async def run_pipeline(
     try:
         run.chunk_inputs()
         await run.run_stages()
-        return run.export()
+        paths = run.export()
+        if run.unfinished:
+            raise RunIncomplete(run.incomplete_message())
+        return paths
     finally:
         if run.outcomes:
             run.report()

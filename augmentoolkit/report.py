@@ -211,11 +211,14 @@ def write_run_report(
     prices: dict[str, tuple[float, float]],
     step_stats: dict[str, Any],
     counts: ChartCounts,
+    incomplete: str = "",
 ) -> Path:
-    """Write run_report.md (and its charts) and return its path."""
+    """Write run_report.md (and its charts) and return its path. `incomplete` says which chunks
+    did not finish, when some did not."""
     lines = [
         "# Run report",
         "",
+        *([f"**Incomplete run:** {incomplete}", ""] if incomplete else []),
         "## Stages",
         "",
         "| stage | in | kept | dropped | failed | calls | tokens | seconds | top reasons |",
