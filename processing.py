@@ -26,15 +26,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+from types import FrameType
 
-from augmentoolkit.config import Config, load_config
-from augmentoolkit.context import check_prompts
-from augmentoolkit.errors import AugmentoolkitError
-from augmentoolkit.generation_functions.prompts import PromptLibrary
-from augmentoolkit.pipeline import run_pipeline
-from augmentoolkit.run_log import setup_logging
-from augmentoolkit.stages import STAGES
+INTERRUPTED = "interrupted: finished calls are saved; run the same command again to resume."
+
+
+def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (kill, a scheduler, a container stop) ends the run like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGTERM, stop_on_sigterm)
+try:  # the imports take a second: Ctrl-C during them is still a clean interruption
+    from augmentoolkit.config import Config, load_config
+    from augmentoolkit.context import check_prompts
+    from augmentoolkit.errors import AugmentoolkitError
+    from augmentoolkit.generation_functions.prompts import PromptLibrary
+    from augmentoolkit.pipeline import run_pipeline
+    from augmentoolkit.run_log import setup_logging
+    from augmentoolkit.stages import STAGES
+except KeyboardInterrupt:
+    print(INTERRUPTED, file=sys.stderr)
+    sys.exit(130)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,8 +71,8 @@ def check_only(config: Config) -> None:
     check_prompts(prompts, config, STAGES)
     print(f"{config.source}: config and prompts are valid. The stages, in run order:")
     for stage in STAGES:
-        prompts = ", ".join(stage.needs(config)) or "no model call in this mode"
-        print(f"  {stage.name} ({prompts}) -> {stage.path}")
+        needs = ", ".join(stage.needs(config)) or "no model call in this mode"
+        print(f"  {stage.name} ({needs}) -> {stage.path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
-        print(
-            "interrupted: finished calls are saved; run the same command again to resume.",
-            file=sys.stderr,
-        )
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     sharegpt = next(p for p in paths if p.name == "simplified_data.jsonl")
     print(f"done: dataset in {sharegpt}")
