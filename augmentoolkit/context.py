@@ -158,7 +158,7 @@ def run_fingerprint(config: Config, ctx: GenerationContext, stages: tuple[Stage,
     ]
     inputs = [
         (path.relative_to(config.PATH.INPUT).as_posix(), stat.st_size, stat.st_mtime_ns)
-        for path in input_files(config.PATH.INPUT)
+        for path in input_files(config.PATH.INPUT, config.PATH.OUTPUT)
         for stat in (path.stat(),)
     ]
     payload = {

@@ -121,7 +121,9 @@ class PipelineRun:
         started = time.monotonic()
         system = self.config.SYSTEM
         docs = iter_documents(
-            self.config.PATH.INPUT, warn=lambda line: self.tell(f"warning: {line}")
+            self.config.PATH.INPUT,
+            warn=lambda line: self.tell(f"warning: {line}"),
+            skip=self.output,
         )
         chunks: Iterator[Chunk] = iter_chunks(docs, system.CHUNK_SIZE)
         if system.USE_SUBSET:  # a trial reads no further than it needs

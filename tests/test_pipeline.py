@@ -294,3 +294,19 @@ def test_stage_reasons_stay_bounded_over_a_long_run() -> None:
     assert len(total.reasons) == MAX_REASONS + 1
     assert total.reasons[OTHER_REASONS] == 2 * MAX_REASONS
     assert sum(total.reasons.values()) == total.failed
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_as_input(
+    server: ScriptedLLMServer, make_config: ConfigFactory, sample_input: Path
+) -> None:
+    server.set_responder(reply)
+    output = sample_input / "0_output"  # sorts before the sample: read first if it were read
+    config = sample_config(make_config, server, sample_input, output, SUBSET_SIZE=2)
+    asyncio.run(run_pipeline(config))
+    first = (config.PATH.OUTPUT / "chunks" / "chunks.jsonl").read_bytes()
+    calls = server.count()
+    asyncio.run(run_pipeline(config))
+    assert server.count() == calls  # its own chunks, report and datasets were not new inputs
+    assert (config.PATH.OUTPUT / "chunks" / "chunks.jsonl").read_bytes() == first
+    chunks = read_jsonl(config.PATH.OUTPUT / "chunks" / "chunks.jsonl")
+    assert {c["source"]["filename"] for c in chunks} == {p.name for p in sample_input.glob("*.txt")}

@@ -66,12 +66,17 @@ def parse_source_info(path: Path) -> SourceInfo:
     )
 
 
-def list_input_files(folder: Path) -> list[Path]:
-    """Supported files under `folder`, recursively, sorted by relative path; hidden ones skipped."""
+def list_input_files(folder: Path, skip: Path | None = None) -> list[Path]:
+    """Supported files under `folder`, recursively, sorted by relative path; hidden ones skipped,
+    and so is everything under `skip` (PATH.OUTPUT, when it lies inside PATH.INPUT: a run must
+    not read its own chunks, report and datasets back as inputs)."""
+    skipped = skip.resolve() if skip is not None else None
     found = []
     for path in folder.rglob("*"):
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts):
+            continue
+        if skipped is not None and skipped in path.resolve().parents:
             continue
         if path.suffix.lower() in SUPPORTED_SUFFIXES and path.is_file():
             found.append(path)
@@ -155,9 +160,10 @@ def read_documents(folder: Path, warn: Warn) -> list[InputDocument]:
     return list(iter_documents(folder, warn))
 
 
-def iter_documents(folder: Path, warn: Warn) -> Iterator[InputDocument]:
-    """`read_documents` one file at a time: only the file being chunked is held in memory."""
-    paths = input_files(folder)
+def iter_documents(folder: Path, warn: Warn, skip: Path | None = None) -> Iterator[InputDocument]:
+    """`read_documents` one file at a time: only the file being chunked is held in memory.
+    Nothing under `skip` (the OUTPUT folder) is read."""
+    paths = input_files(folder, skip)
     usable = 0
     for path in paths:
         doc = _read_document(path, warn)
@@ -171,14 +177,15 @@ def iter_documents(folder: Path, warn: Warn) -> Iterator[InputDocument]:
         )
 
 
-def input_files(folder: Path) -> list[Path]:
-    """The supported files under PATH.INPUT; InputError naming the fix when there are none."""
+def input_files(folder: Path, skip: Path | None = None) -> list[Path]:
+    """The supported files under PATH.INPUT (none under `skip`); InputError naming the fix when
+    there are none."""
     if not folder.is_dir():
         raise InputError(
             f"PATH.INPUT: {folder} is not a folder. "
             "Create it and put texts there, or change PATH.INPUT in config.yaml."
         )
-    paths = list_input_files(folder)
+    paths = list_input_files(folder, skip)
     if not paths:
         raise InputError(
             f"PATH.INPUT: {folder} has no .txt, .md, .jsonl or .pdf files. "
