@@ -24,6 +24,7 @@ import yaml
 from augmentoolkit.errors import ConfigError
 
 KEY_ENV_VARS = ("AUGMENTOOLKIT_API_KEY", "OPENAI_API_KEY")
+SECRET_KEYS = ("API.API_KEY",)  # settings whose values no message may show
 MODES = ("api", "aphrodite")
 GRAMMAR_CHOICES = ("auto", "always", "never")  # API.GRAMMARS; auto: on for the embedded model
 EMBEDDED = "embedded"  # API.BASE_URL value that names no server (wired by the embedded model)
@@ -46,6 +47,10 @@ class Secret:
 
     def __str__(self) -> str:
         return "***" if self._value else ""
+
+    def mask(self, text: str) -> str:
+        """`text` with the value replaced by ***. Example: Secret("k1").mask("a k1") -> 'a ***'."""
+        return text.replace(self._value, "***") if self._value else text
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
@@ -287,8 +292,9 @@ def _check_value(name: str, value: Any, kind: type, rule: Any, problems: list[st
     if kind is str and value is None:
         value = ""
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        shown = "something else (not shown: a key)" if name in SECRET_KEYS else repr(value)
         problems.append(
-            f"{name}: must be {TYPE_NAMES[kind]}, got {value!r}. "
+            f"{name}: must be {TYPE_NAMES[kind]}, got {shown}. "
             f"Write {_example(kind)} in the config."
         )
         return value

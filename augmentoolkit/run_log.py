@@ -16,7 +16,8 @@ def setup_logging(output: Path, verbose: bool = False) -> Path:
     """Attach the run log (OUTPUT/run.log) and the stderr handler; returns the log's path."""
     output.mkdir(parents=True, exist_ok=True)
     path = output / "run.log"
-    to_file = logging.FileHandler(path, encoding="utf-8", delay=True)  # opened on first use
+    # Opened on first use; a path with undecodable bytes is logged escaped, not lost.
+    to_file = logging.FileHandler(path, encoding="utf-8", delay=True, errors="backslashreplace")
     to_file.setLevel(logging.DEBUG)
     to_screen = logging.StreamHandler(sys.stderr)
     to_screen.setLevel(logging.INFO if verbose else logging.WARNING)

@@ -51,7 +51,7 @@ from typing import Any
 
 STEP_HEADER = "X-Augmentoolkit-Step"
 DEFAULT_MODEL = "scripted-model"
-FAULTS = frozenset({"429", "500", "503", "slow", "drop", "malformed", "badjson"})
+FAULTS = frozenset({"429", "500", "503", "slow", "drop", "malformed", "badjson", "echo400"})
 GARBAGE = "@@@ not what you asked for @@@"
 BAD_JSON = b'{"id": "cmpl-broken", "choices": [{"text": <<< this is not JSON'
 CHAT, COMPLETIONS, MODELS = "/v1/chat/completions", "/v1/completions", "/v1/models"
@@ -60,6 +60,8 @@ ERROR_TYPES = {
     "429": (429, "rate_limit_exceeded", "Rate limit reached (scripted fault)."),
     "500": (500, "server_error", "The server had an error (scripted fault)."),
     "503": (503, "service_unavailable", "The server is overloaded (scripted fault)."),
+    # a careless server that quotes the request's headers back, key included
+    "echo400": (400, "invalid_request_error", "Bad request; you sent Authorization: {auth}"),
 }
 
 
@@ -508,6 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error_fault(self, fault: Fault) -> None:
         status, kind, message = ERROR_TYPES[fault.kind]
+        message = message.format(auth=self.headers.get("Authorization", ""))
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"

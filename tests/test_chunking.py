@@ -5,6 +5,7 @@ LLaMA and GPT-4 counts, decoding and reading real files in tmp folders, and the 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -448,3 +449,17 @@ def test_chunk_ids_are_deterministic_and_distinct() -> None:
     assert len({c.id for c in first}) == len(first)
     renamed = chunk_documents([doc(docs[0].text, "other name.txt")], 400)
     assert renamed[0].text == first[0].text and renamed[0].id != first[0].id
+
+
+def test_a_file_name_that_is_not_utf8_is_read_not_fatal(tmp_path: Path) -> None:
+    from augmentoolkit.control_flow_functions.chunking import chunk_documents, read_documents
+
+    (tmp_path / "good.txt").write_text("A good sentence is here. Another one follows it.")
+    bad = os.path.join(os.fsencode(tmp_path), b"caf\xe9 notes.txt")  # Latin-1 bytes in a name
+    with open(bad, "wb") as handle:
+        handle.write(b"The bad name does not stop the run. Its text is read as well.")
+    docs = read_documents(tmp_path, warn=lambda line: None)
+    chunks = chunk_documents(docs, 400)
+    names = sorted(chunk.source.filename for chunk in chunks)
+    assert names == ["caf\ufffd notes.txt", "good.txt"]
+    json.dumps([chunk.to_dict() for chunk in chunks], ensure_ascii=False).encode("utf-8")

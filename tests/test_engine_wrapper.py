@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from augmentoolkit.errors import EngineError, EngineUnavailable
+from augmentoolkit.errors import ConfigError, EngineError, EngineUnavailable
 from augmentoolkit.generation_functions.engine_wrapper import (
     AphroditeBackend,
     RetryPolicy,
@@ -19,7 +22,7 @@ from augmentoolkit.generation_functions.engine_wrapper import (
 )
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 from augmentoolkit.pipeline import run_pipeline
-from tests.conftest import ConfigFactory
+from tests.conftest import REPO, ConfigFactory
 from tests.helpers import make_engine
 from tests.llm_server import ScriptedLLMServer
 
@@ -203,3 +206,40 @@ def test_dead_server_stops_the_pipeline(make_config: ConfigFactory, sample_input
     with pytest.raises(EngineUnavailable, match="requests in a row failed"):
         asyncio.run(run_pipeline(config))
     assert time.monotonic() - started < 20
+
+
+def test_a_server_that_echoes_the_key_in_its_error_never_gets_it_printed(
+    server: ScriptedLLMServer, make_config: ConfigFactory, sample_input: Path, tmp_path: Path
+) -> None:
+    key = "sk-echoed-5ecret-value"
+    server.inject("echo400", count=100)
+    config = make_config(
+        PATH={"INPUT": str(sample_input), "OUTPUT": str(tmp_path / "out")},
+        API={"BASE_URL": server.base_url, "API_KEY": key, "MAX_RETRIES": 0},
+        SYSTEM={"USE_SUBSET": True, "SUBSET_SIZE": 1},
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, str(REPO / "processing.py"), "--config", str(config.source)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert server.requests[0].headers.get("authorization") == f"Bearer {key}"
+    assert run.returncode == 1 and "rejected the request (400)" in run.stderr
+    assert "Authorization: Bearer ***" in run.stderr
+    everything = run.stdout + run.stderr
+    outputs = (tmp_path / "out").rglob("*")
+    everything += "".join(p.read_text(errors="replace") for p in outputs if p.is_file())
+    assert key not in everything
+
+
+def test_a_key_of_the_wrong_type_is_not_shown_in_the_config_error(
+    make_config: ConfigFactory,
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        make_config(API={"API_KEY": ["sk-listed-5ecret"]})
+    assert "API.API_KEY: must be text" in str(raised.value)
+    assert "sk-listed-5ecret" not in str(raised.value)

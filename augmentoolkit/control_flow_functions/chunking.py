@@ -53,13 +53,20 @@ class InputDocument:
 _TITLE_BY_AUTHOR = re.compile(r"(?P<title>.+?), by (?P<author>.+?)(?:, published (?P<year>.+))?")
 
 
+def readable_name(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (Linux names are bytes) become U+FFFD, so
+    ids, prompts and output files can carry it. Example: 'b\udcffd.txt' -> 'b\ufffdd.txt'."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def parse_source_info(path: Path) -> SourceInfo:
     """What the filename says. Example: 'T, by A, published 1944.txt' -> title T, author A."""
-    match = _TITLE_BY_AUTHOR.fullmatch(path.stem)
+    name, stem = readable_name(path.name), readable_name(path.stem)
+    match = _TITLE_BY_AUTHOR.fullmatch(stem)
     if match is None:
-        return SourceInfo(filename=path.name, title=path.stem)
+        return SourceInfo(filename=name, title=stem)
     return SourceInfo(
-        filename=path.name,
+        filename=name,
         title=match["title"].strip(),
         author=match["author"].strip(),
         published=(match["year"] or "").strip(),

@@ -297,7 +297,8 @@ class OpenAIBackend:
                 first = done.choices[0]
                 text, usage, finish = first.text or "", done.usage, first.finish_reason
         except Exception as error:
-            raise _classify(error, model) from None
+            # A server may echo the request's headers in its error text: never pass the key on.
+            raise _classify(error, model, self._settings[1]) from None
         prompt_tokens = usage.prompt_tokens if usage else len(prompt.as_key_text()) // 4
         completion_tokens = usage.completion_tokens if usage else len(text) // 4
         return Completion(text, prompt_tokens, completion_tokens, str(finish or ""))
@@ -307,8 +308,10 @@ class OpenAIBackend:
             await self._client.close()
 
 
-def _classify(error: Exception, model: str) -> Exception:
-    """Map an openai error to TransientError (retry) or EngineUnavailable (stop the run)."""
+def _classify(error: Exception, model: str, key: Secret | None = None) -> Exception:
+    """Map an openai error to TransientError (retry) or EngineUnavailable (stop the run); any
+    text taken from the server has the key masked."""
+    masked = key.mask if key is not None else (lambda text: text)
     if isinstance(error, openai.RateLimitError):
         return TransientError("429 rate limited", _retry_after(error.response), rate_limited=True)
     if isinstance(error, openai.APITimeoutError):
@@ -329,12 +332,13 @@ def _classify(error: Exception, model: str) -> Exception:
         )
     if isinstance(error, openai.APIStatusError):
         return EngineUnavailable(
-            f"the server rejected the request ({error.status_code}): {_short(error.message)}. "
+            f"the server rejected the request ({error.status_code}): "
+            f"{_short(masked(error.message))}. "
             "Check the model name and SYSTEM.COMPLETION_MODE for this server."
         )
     if isinstance(error, ValueError | TypeError | KeyError | IndexError | AttributeError):
-        return TransientError(f"malformed response: {_short(str(error))}")
-    return TransientError(f"{type(error).__name__}: {_short(str(error))}")
+        return TransientError(f"malformed response: {_short(masked(str(error)))}")
+    return TransientError(f"{type(error).__name__}: {_short(masked(str(error)))}")
 
 
 def _retry_after(response: Any) -> float | None:
