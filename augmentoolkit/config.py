@@ -161,8 +161,8 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "BASE_URL": (UrlOrUrls, EMBEDDED, None),
         "LOGICAL_MODEL": (str, "local-model", None),
         "LARGE_LOGICAL_MODEL": (str, "local-model", None),
-        "REQUEST_TIMEOUT": (float, 300.0, 0.1),
-        "MAX_RETRIES": (int, 5, 0),
+        "REQUEST_TIMEOUT": (float, 300.0, Between(0.1, 86400.0)),
+        "MAX_RETRIES": (int, 5, Between(0, 100)),
         "GRAMMARS": (str, "auto", GRAMMAR_CHOICES),
     },
     "SYSTEM": {
@@ -173,7 +173,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "SUBSET_SIZE": (int, 13, 1),
         "CHUNK_SIZE": (int, 400, 50),
         "REARRANGEMENTS_TO_TAKE": (int, 3, 1),
-        "CONCURRENCY_LIMIT": (int, 50, 1),
+        "CONCURRENCY_LIMIT": (int, 50, Between(1, 4096)),
         "COMPLETION_MODE": (bool, False, None),
         "MODE": (str, "api", MODES),
         "GRAPH": (bool, False, None),
@@ -213,7 +213,7 @@ def load_config(path: str | Path) -> Config:
     values = _check_schema(raw, problems)
     base = path.resolve().parent
     paths = {key: _resolve(base, values["PATH"][key]) for key in SCHEMA["PATH"]}
-    _check_paths(paths, problems)
+    _check_paths(paths, values["PATH"], problems)
     _check_combinations(values, problems)
     if problems:
         raise ConfigError(problems, source=str(path))
@@ -238,6 +238,27 @@ def resolve_api_key(from_config: str) -> Secret:
     return Secret("")
 
 
+class DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping (which silently keeps the
+    last one), since one of the two settings would be ignored without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise DuplicateKey(
+                    f"{key} is given twice (the second time at line {line}). Keep one of them."
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(
@@ -245,7 +266,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             source=str(path),
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506
+    except UnicodeDecodeError:
+        raise ConfigError(
+            ["is not UTF-8 text. Save it as UTF-8 (in most editors: Save with encoding, UTF-8)."],
+            source=str(path),
+        ) from None
+    except DuplicateKey as error:
+        raise ConfigError([str(error)], source=str(path)) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -304,8 +332,8 @@ def _check_value(name: str, value: Any, kind: type, rule: Any, problems: list[st
         problems.append(f"{name}: {value} is below the minimum {rule}. Set it to {rule} or more.")
     elif (
         isinstance(rule, Between)
-        and isinstance(value, float)
-        and not rule.low <= value <= rule.high
+        and isinstance(value, int | float)
+        and not rule.low <= value <= rule.high  # also rejects nan
     ):
         problems.append(
             f"{name}: {value} is outside {rule.low}..{rule.high}. Set it between those values."
@@ -314,11 +342,14 @@ def _check_value(name: str, value: Any, kind: type, rule: Any, problems: list[st
 
 
 def _check_url_list(name: str, value: Any, problems: list[str]) -> Any:
-    """Shape only: text, or a list of distinct texts. Whether each is a URL depends on MODE."""
+    """Shape only: text, or a list of distinct texts. Whether each is a URL depends on MODE.
+    Spaces around a URL (a paste) are dropped."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return value.strip()
+    if isinstance(value, list):
+        value = [item.strip() if isinstance(item, str) else item for item in value]
     if not isinstance(value, list):
         problems.append(
             f"{name}: must be text or a list of texts, got {value!r}. Write one URL like "
@@ -358,7 +389,20 @@ def _resolve(base: Path, value: Any) -> Path:
     return candidate if candidate.is_absolute() else (base / candidate).resolve()
 
 
-def _check_paths(paths: dict[str, Path], problems: list[str]) -> None:
+def _check_paths(
+    paths: dict[str, Path], given: dict[str, Any], problems: list[str]
+) -> None:
+    for key, value in given.items():
+        if isinstance(value, str) and not value.strip():
+            problems.append(
+                f"PATH.{key}: empty. Give a folder (e.g. {SCHEMA['PATH'][key][1]}), or leave "
+                "the key out for that default."
+            )
+    if paths["OUTPUT"].exists() and not paths["OUTPUT"].is_dir():
+        problems.append(
+            f"PATH.OUTPUT: {paths['OUTPUT']} is a file, not a folder. Point PATH.OUTPUT at a "
+            "folder (it is created if missing)."
+        )
     if not paths["INPUT"].is_dir():
         problems.append(
             f"PATH.INPUT: folder {paths['INPUT']} does not exist. Create it and put your .txt "

@@ -44,7 +44,12 @@ def test_defaults_fill_missing_keys(make_config: ConfigFactory) -> None:
         ("SYSTEM", "CONCURENCY_LIMIT", 5, "SYSTEM.CONCURENCY_LIMIT: unknown key"),
         ("SYSTEM", "DOUBLE_CHECK_COUNTER", "three", "SYSTEM.DOUBLE_CHECK_COUNTER: must be a whole"),
         ("SYSTEM", "USE_SUBSET", "yes please", "SYSTEM.USE_SUBSET: must be true or false"),
-        ("SYSTEM", "CONCURRENCY_LIMIT", 0, "SYSTEM.CONCURRENCY_LIMIT: 0 is below the minimum 1"),
+        ("SYSTEM", "CONCURRENCY_LIMIT", 0, "SYSTEM.CONCURRENCY_LIMIT: 0 is outside 1..4096"),
+        ("SYSTEM", "CONCURRENCY_LIMIT", 100000, "CONCURRENCY_LIMIT: 100000 is outside 1..4096"),
+        ("API", "MAX_RETRIES", 1000000000, "API.MAX_RETRIES: 1000000000 is outside 0..100"),
+        ("API", "REQUEST_TIMEOUT", float("inf"), "API.REQUEST_TIMEOUT: inf is outside 0.1..86400"),
+        ("API", "REQUEST_TIMEOUT", float("nan"), "API.REQUEST_TIMEOUT: nan is outside 0.1..86400"),
+        ("PATH", "OUTPUT", "", "PATH.OUTPUT: empty. Give a folder"),
         ("SYSTEM", "CHUNK_SIZE", 10, "SYSTEM.CHUNK_SIZE: 10 is below the minimum 50"),
         ("SYSTEM", "MIN_ANSWER_GROUNDING", 1.5, "MIN_ANSWER_GROUNDING: 1.5 is outside 0.0..1.0"),
         ("SYSTEM", "MIN_ANSWER_GROUNDING", -0.1, "MIN_ANSWER_GROUNDING: -0.1 is outside 0.0..1.0"),
@@ -160,3 +165,32 @@ def test_cli_reports_all_problems_exit_2_no_traceback(tmp_path: Path) -> None:
     assert "SYSTEM.MODE" in done.stderr and "SYSTEM.STOP" in done.stderr
     assert "SYSTEM.EXTRA: unknown key" in done.stderr
     assert "PATH.INPUT" in done.stderr  # ./raw_txt_input does not exist beside this config
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text("SYSTEM:\n  SEED: 1\n  USE_SUBSET: True\n  SEED: 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="SEED is given twice .*line 4"):
+        load_config(path)
+
+
+def test_a_config_not_saved_as_utf8_gets_one_line(tmp_path: Path) -> None:
+    for encoding in ("utf-16", "latin-1"):
+        path = tmp_path / f"{encoding}.yaml"
+        path.write_text("API:\n  LOGICAL_MODEL: café\n", encoding=encoding)
+        with pytest.raises(ConfigError, match="is not UTF-8 text. Save it as UTF-8"):
+            load_config(path)
+
+
+def test_an_output_that_is_a_file_is_refused(make_config: ConfigFactory, tmp_path: Path) -> None:
+    taken = tmp_path / "a_file"
+    taken.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError, match="PATH.OUTPUT: .*a_file is a file, not a folder"):
+        make_config(PATH={"OUTPUT": str(taken)})
+
+
+def test_spaces_around_a_base_url_are_dropped(make_config: ConfigFactory) -> None:
+    config = make_config(API={"BASE_URL": "  http://127.0.0.1:8080/v1 "})
+    assert config.API.base_urls == ("http://127.0.0.1:8080/v1",)
+    listed = make_config(API={"BASE_URL": [" http://127.0.0.1:8080/v1", "http://127.0.0.1:9/v1 "]})
+    assert listed.API.base_urls == ("http://127.0.0.1:8080/v1", "http://127.0.0.1:9/v1")
