@@ -145,11 +145,18 @@ def test_parse_judgement_rejects(reply: str) -> None:
             "1. What a starter is.\n2. How fast it rises.",
         ),
         ("```\nAsk about the lens.\n```", "Ask about the lens."),
-        ("One line", "One line"),
+        ("Ask about lenses", "Ask about lenses"),
+        ("Fragen zur Linse stellen", "Fragen zur Linse stellen"),
     ],
 )
 def test_parse_plan(reply: str, plan: str) -> None:
     assert parse_plan(reply) == plan
+
+
+@pytest.mark.parametrize("reply", ["!?.,;:" * 13 + "!!", "1. 2. 3. 4.", "ok", "-- ** --"])
+def test_parse_plan_rejects_replies_without_words(reply: str) -> None:
+    with pytest.raises(ParseError, match="fewer than 3 words"):
+        parse_plan(reply)
 
 
 @pytest.mark.parametrize("reply", ["", "   \n\t ", "```\n```"])

@@ -204,11 +204,20 @@ def parse_judgement(text: str) -> bool:
     return match.group("value").lower() == "suitable"
 
 
+PLAN_MIN_WORDS = 3  # a plan says something: a few words, not a run of punctuation
+PLAN_WORD = re.compile(r"[^\W\d_]{2,}")  # two or more letters, in any script
+
+
 def parse_plan(text: str) -> str:
-    """Any non-empty free text, stripped, code fences removed. Example: ' Ask X. ' -> 'Ask X.'"""
+    """Free text of at least a few words, stripped, code fences removed.
+    Example: ' Ask about X and Y. ' -> 'Ask about X and Y.'; '!!!...' -> ParseError."""
     plan = without_fences(text).strip()
     if not plan:
         raise ParseError("the reply is empty; expected a plan in free text")
+    if len(PLAN_WORD.findall(plan)) < PLAN_MIN_WORDS:
+        raise ParseError(
+            f"the reply has fewer than {PLAN_MIN_WORDS} words; expected a plan in free text"
+        )
     return plan
 
 
