@@ -120,12 +120,9 @@ class PipelineRun:
         """Stream the inputs into chunks/chunks.jsonl (whole, then renamed); the chunk count."""
         started = time.monotonic()
         system = self.config.SYSTEM
-        docs = iter_documents(
-            self.config.PATH.INPUT,
-            warn=lambda line: self.tell(f"warning: {line}"),
-            skip=self.output,
-        )
-        chunks: Iterator[Chunk] = iter_chunks(docs, system.CHUNK_SIZE)
+        warn = lambda line: self.tell(f"warning: {line}")  # noqa: E731
+        docs = iter_documents(self.config.PATH.INPUT, warn, skip=self.output)
+        chunks: Iterator[Chunk] = iter_chunks(docs, system.CHUNK_SIZE, warn)
         if system.USE_SUBSET:  # a trial reads no further than it needs
             chunks = islice(chunks, system.SUBSET_SIZE)
         count = tokens = 0

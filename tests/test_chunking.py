@@ -71,14 +71,17 @@ def test_worked_example_token_counts(sentence: str, tokens: int) -> None:
         # 4+5 > 8, so the first chunk holds one sentence; the last partial chunk is kept.
         (8, [("The cat sat.", 4), ("Dogs bark at night. It rains.", 8),
              ("Birds sing loud songs now. Go!", 8), ("We all went home at dusk.", 7)]),
-        # Every sentence is over the budget: each becomes its own chunk, never split.
-        (1, [(sentence, tokens) for sentence, tokens in SIX]),
+        # No two sentences fit together; the one sentence over the budget is cut at a space.
+        (6, [("The cat sat.", 4), ("Dogs bark at night.", 5), ("It rains.", 3),
+             ("Birds sing loud songs now.", 6), ("Go!", 2), ("We all went home at", 5),
+             ("dusk.", 2)]),
         (100, [(SIX_TEXT, 27)]),
     ],
 )  # fmt: skip
 def test_worked_example_chunk_boundaries(max_tokens: int, expected: list[tuple[str, int]]) -> None:
     assert split_sentences(SIX_TEXT) == [sentence for sentence, _ in SIX]
-    assert chunk_sentences([sentence for sentence, _ in SIX], max_tokens) == expected
+    if max_tokens >= max(tokens for _, tokens in SIX):  # packing alone never cuts a sentence
+        assert chunk_sentences([sentence for sentence, _ in SIX], max_tokens) == expected
     chunks = chunk_documents([doc(SIX_TEXT)], max_tokens)
     assert [(c.text, c.tokens) for c in chunks] == expected
     assert [c.index for c in chunks] == list(range(len(expected)))
@@ -463,3 +466,28 @@ def test_a_file_name_that_is_not_utf8_is_read_not_fatal(tmp_path: Path) -> None:
     names = sorted(chunk.source.filename for chunk in chunks)
     assert names == ["caf\ufffd notes.txt", "good.txt"]
     json.dumps([chunk.to_dict() for chunk in chunks], ensure_ascii=False).encode("utf-8")
+
+
+def test_a_sentence_longer_than_the_budget_is_cut_with_a_warning(tmp_path: Path) -> None:
+    from augmentoolkit.control_flow_functions.chunking import count_tokens, iter_chunks
+
+    words = " ".join(f"word{n} and" for n in range(3000))  # one sentence, no stop anywhere
+    glued = "x" * 5000  # one "word" alone longer than the budget
+    (tmp_path / "table.txt").write_text(f"Short one. {words} {glued}\n\nAfter it.")
+    warnings: list[str] = []
+    docs = read_documents(tmp_path, warn=warnings.append)
+    chunks = list(iter_chunks(docs, 400, warnings.append))
+    assert all(chunk.tokens <= 400 for chunk in chunks)
+    assert all(count_tokens(chunk.text) == chunk.tokens for chunk in chunks)
+    assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
+    assert " ".join(chunk.text for chunk in chunks).startswith(f"Short one. {words} x")
+    assert "".join("".join(c.text for c in chunks).split()) == "".join(
+        f"Short one. {words} {glued} After it.".split()
+    )  # nothing lost: the glued word's pieces are only separated
+    assert len(warnings) == 1 and "table.txt" in warnings[0] and "was cut into" in warnings[0]
+
+
+def test_cut_to_budget_worked_example() -> None:
+    from augmentoolkit.control_flow_functions.chunking import cut_to_budget
+
+    assert cut_to_budget("a b c d", 2) == [("a b", 2), ("c d", 2)]

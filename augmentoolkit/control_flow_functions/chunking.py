@@ -17,9 +17,13 @@ off. Speed: whole-text passes run block by block in the CPU cache and Python cod
 sentence, never per character, so reading and chunking plain English runs at about 20 MB/s or
 more on one core.
 
-Deliberately not done: splitting a sentence longer than the budget (it becomes a chunk of its
-own); sentence boundaries for scripts without spaces (CJK full stops); reading PDFs here (that is
-`convert_pdf_to_text.extract_pdf_text`, imported lazily); caching chunks between runs.
+A sentence longer than the whole budget (a table flattened to one line, a file with no stops)
+is cut at spaces into pieces that fit, or at characters when a "word" alone is too long, with
+one warning naming the file: otherwise one chunk could outgrow any model's context.
+
+Deliberately not done: sentence boundaries for scripts without spaces (CJK full stops); reading
+PDFs here (that is `convert_pdf_to_text.extract_pdf_text`, imported lazily); caching chunks
+between runs.
 """
 
 from __future__ import annotations
@@ -460,10 +464,36 @@ def chunk_documents(docs: Iterable[InputDocument], max_tokens: int) -> list[Chun
     return list(iter_chunks(docs, max_tokens))
 
 
-def iter_chunks(docs: Iterable[InputDocument], max_tokens: int) -> Iterator[Chunk]:
+def iter_chunks(
+    docs: Iterable[InputDocument], max_tokens: int, warn: Warn | None = None
+) -> Iterator[Chunk]:
     """`chunk_documents` as a stream: a document's chunks come out before the next is read."""
     for doc in docs:
         packed = _pack(_sentence_batches(doc.text), max_tokens)
-        for index, (text, tokens) in enumerate(packed):
-            chunk_id = content_id(doc.source.filename, str(index), text)
-            yield Chunk(chunk_id, doc.source, index, text, tokens)
+        index = 0
+        for text, tokens in packed:
+            pieces = [(text, tokens)]
+            if tokens > max_tokens:
+                pieces = cut_to_budget(text, max_tokens)
+                if warn is not None:
+                    warn(
+                        f"{doc.path}: a sentence of about {tokens:,} tokens (more than "
+                        f"SYSTEM.CHUNK_SIZE, {max_tokens}) was cut into {len(pieces)} chunks."
+                    )
+            for piece, piece_tokens in pieces:
+                chunk_id = content_id(doc.source.filename, str(index), piece)
+                yield Chunk(chunk_id, doc.source, index, piece, piece_tokens)
+                index += 1
+
+
+def cut_to_budget(sentence: str, max_tokens: int) -> list[tuple[str, int]]:
+    """Pieces of one over-long sentence, each within `max_tokens`: cut at spaces, and a word
+    longer than the budget at characters. Example: ('a b c d', 2) -> [('a b', 2), ('c d', 2)]."""
+    words: list[str] = []
+    for word in sentence.split(" "):
+        if count_tokens(word) <= max_tokens:
+            words.append(word)
+        else:  # every character counts at most one token, plus one for the piece
+            step = max(1, max_tokens - 1)
+            words += [word[i : i + step] for i in range(0, len(word), step)]
+    return list(_pack([(words, [count_tokens(word) for word in words])], max_tokens))
