@@ -4,6 +4,8 @@
     ├── ConfigError             config.yaml is wrong; lists every problem and its fix (exit 2)
     ├── PromptError             a prompt file is missing, malformed, or lacks a variable
     ├── EngineError             the model failed for good after bounded retries
+    │   ├── PromptTooLong       the server said the prompt exceeds the model's context: that
+    │   │                       item fails, the run goes on
     │   └── EngineUnavailable   errors kept coming (dead server, wrong model): stop early
     │       └── BudgetReached   COST.BUDGET is spent: stop cleanly; rerun with a higher cap
     ├── ParseError              a model reply did not have the expected layout (a retryable failure)
@@ -50,6 +52,11 @@ class PromptError(AugmentoolkitError):
 
 class EngineError(AugmentoolkitError):
     """A model call failed for good (after bounded retries) or the engine could not start."""
+
+
+class PromptTooLong(EngineError):
+    """The server refused a prompt as longer than the model's context. Only that item fails:
+    other chunks fit, and retrying the same prompt cannot help."""
 
 
 class EngineUnavailable(EngineError):

@@ -50,7 +50,7 @@ from augmentoolkit.generation_functions.generation_step import (
 from augmentoolkit.io_utils import atomic_text_writer, remove_stale_temp_files
 from augmentoolkit.output_lock import OutputLock
 from augmentoolkit.progress_board import BoardStats, ProgressBoard
-from augmentoolkit.records import Chunk, Conversation, QAPair
+from augmentoolkit.records import Chunk, Conversation, QAPair, source_file
 from augmentoolkit.report import ChartCounts, write_run_report
 from augmentoolkit.stage_folders import StageFolders
 from augmentoolkit.stages import STAGES, Stage, stage_named, stage_steps
@@ -198,6 +198,9 @@ class PipelineRun:
                         self._advance(skipped)
                     return
                 self._tally(stage, result.outcome, started)
+                if trace.too_long:
+                    self._warn_too_long(stage, items[0], trace.too_long)
+                    trace.too_long.clear()
                 rows = result.rows
             self.folders.append(stage, seq, chunk_id, rows)
             if stage.count is not None:
@@ -308,6 +311,13 @@ class PipelineRun:
             log.debug("%s", line)
         else:
             self.say(line)
+
+    def _warn_too_long(self, stage: Stage, item: Any, steps: list[str]) -> None:
+        self.tell(
+            f"warning: {source_file(item)}: {len(steps)} prompt(s) of '{stage.name}' "
+            f"({', '.join(sorted(set(steps)))}) were longer than the model's context, so those "
+            "items failed. Lower SYSTEM.CHUNK_SIZE, or serve the model with a longer context."
+        )
 
     def _warn_unfinished(self) -> None:
         if self.unfinished:

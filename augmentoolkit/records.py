@@ -187,3 +187,14 @@ class Conversation:
             turns=tuple(Turn.from_dict(t) for t in data["turns"]),
             raw_text=data["raw_text"],
         )
+
+
+def source_file(item: Chunk | QAPair | ConversationPlan | Conversation) -> str:
+    """The input file an item of any stage came from. Example: a QAPair -> 'manual.txt'."""
+    if isinstance(item, Conversation):
+        item = item.plan
+    if isinstance(item, ConversationPlan):
+        item = item.pairs[0]
+    if isinstance(item, QAPair):
+        item = item.chunk
+    return item.source.filename

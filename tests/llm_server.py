@@ -51,7 +51,9 @@ from typing import Any
 
 STEP_HEADER = "X-Augmentoolkit-Step"
 DEFAULT_MODEL = "scripted-model"
-FAULTS = frozenset({"429", "500", "503", "slow", "drop", "malformed", "badjson", "echo400"})
+FAULTS = frozenset(
+    {"429", "500", "503", "slow", "drop", "malformed", "badjson", "echo400", "toolong400"}
+)
 GARBAGE = "@@@ not what you asked for @@@"
 BAD_JSON = b'{"id": "cmpl-broken", "choices": [{"text": <<< this is not JSON'
 CHAT, COMPLETIONS, MODELS = "/v1/chat/completions", "/v1/completions", "/v1/models"
@@ -62,6 +64,12 @@ ERROR_TYPES = {
     "503": (503, "service_unavailable", "The server is overloaded (scripted fault)."),
     # a careless server that quotes the request's headers back, key included
     "echo400": (400, "invalid_request_error", "Bad request; you sent Authorization: {auth}"),
+    # the wording OpenAI-compatible servers use for a prompt over the context window
+    "toolong400": (
+        400,
+        "invalid_request_error",
+        "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
+    ),
 }
 
 

@@ -243,3 +243,20 @@ def test_a_key_of_the_wrong_type_is_not_shown_in_the_config_error(
         make_config(API={"API_KEY": ["sk-listed-5ecret"]})
     assert "API.API_KEY: must be text" in str(raised.value)
     assert "sk-listed-5ecret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("message", "too_long"),
+    [
+        ("This model's maximum context length is 8192 tokens. However, you requested 9000.", True),
+        ("the request exceeds the available context size, try increasing it", True),
+        ("Input prompt is too long for this model", True),
+        ("exceed_context_size_error", True),
+        ("Invalid value for 'temperature'", False),
+        ("model 'x' not found", False),
+    ],
+)
+def test_context_overflow_wordings_of_common_servers(message: str, too_long: bool) -> None:
+    from augmentoolkit.generation_functions.engine_wrapper import TOO_LONG
+
+    assert bool(TOO_LONG.search(message)) is too_long

@@ -9,6 +9,8 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from augmentoolkit.errors import RunIncomplete
 from augmentoolkit.pipeline import SERVER_GAVE_UP, run_pipeline
 from tests.conftest import REPO, ConfigFactory
@@ -74,3 +76,24 @@ def test_run_pipeline_raises_run_incomplete_after_writing_the_datasets(
     else:
         raise AssertionError("a run with a chunk the server gave up on ended as complete")
     assert (tmp_path / "out" / "simplified_data.jsonl").exists()
+
+
+def test_a_prompt_over_the_context_fails_that_item_only_and_names_the_file(
+    server: ScriptedLLMServer,
+    make_config: ConfigFactory,
+    sample_input: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from augmentoolkit.config import load_config
+
+    server.set_responder(reply)
+    server.inject("toolong400", count=1, step="judge_chunk")
+    config = load_config(faulty_config(make_config, server, sample_input, tmp_path / "out"))
+    asyncio.run(run_pipeline(config))  # completes: the other chunks fit
+    err = capsys.readouterr().err
+    assert "Simple Sabotage" in err and "longer than the model's context" in err
+    assert "Lower SYSTEM.CHUNK_SIZE" in err
+    judged = next(line for line in err.splitlines() if line.startswith("judge chunks:"))
+    assert "failed 1," in judged
+    assert server.count("judge_chunk") == 4  # the refused prompt was not retried

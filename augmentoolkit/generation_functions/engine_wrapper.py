@@ -28,6 +28,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from augmentoolkit.config import Secret
-from augmentoolkit.errors import BudgetReached, EngineError, EngineUnavailable
+from augmentoolkit.errors import BudgetReached, EngineError, EngineUnavailable, PromptTooLong
 from augmentoolkit.generation_functions.endpoints import (
     COOLDOWN,
     Endpoint,
@@ -308,6 +309,14 @@ class OpenAIBackend:
             await self._client.close()
 
 
+# How OpenAI, vLLM, llama.cpp and others word a prompt that does not fit the context window.
+TOO_LONG = re.compile(
+    r"context (?:length|size|window)|context_length|maximum context|prompt is too long"
+    r"|too many tokens|exceed_context_size|exceeds? the (?:\S+ ){0,2}context",
+    re.IGNORECASE,
+)
+
+
 def _classify(error: Exception, model: str, key: Secret | None = None) -> Exception:
     """Map an openai error to TransientError (retry) or EngineUnavailable (stop the run); any
     text taken from the server has the key masked."""
@@ -329,6 +338,12 @@ def _classify(error: Exception, model: str, key: Secret | None = None) -> Except
         return EngineUnavailable(
             f"the server answered 404 for model {model!r}. Check API.LOGICAL_MODEL / "
             "API.LARGE_LOGICAL_MODEL and that API.BASE_URL ends in /v1."
+        )
+    if isinstance(error, openai.APIStatusError) and TOO_LONG.search(error.message or ""):
+        return PromptTooLong(
+            f"the prompt is longer than the model's context ({error.status_code}: "
+            f"{_short(masked(error.message))}). Lower SYSTEM.CHUNK_SIZE, or serve the model "
+            "with a longer context."
         )
     if isinstance(error, openai.APIStatusError):
         return EngineUnavailable(

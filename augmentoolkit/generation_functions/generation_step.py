@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
 
-from augmentoolkit.errors import EngineError, EngineUnavailable, ParseError
+from augmentoolkit.errors import EngineError, EngineUnavailable, ParseError, PromptTooLong
 from augmentoolkit.generation_functions.engine_wrapper import EngineWrapper, Sampling
 from augmentoolkit.generation_functions.prompts import (
     COMPLETION_STOPS,
@@ -76,6 +76,7 @@ class ItemTrace:
     on is not stored, so the item's rows are not final and a rerun must redo it."""
 
     engine_failures: int = 0
+    too_long: list[str] = field(default_factory=list)  # steps whose prompt outgrew the context
 
 
 # Set at the top of each chunk's task; asyncio copies it into every task the flow starts.
@@ -156,6 +157,12 @@ class GenerationStep(Generic[T]):
                 completion = await ctx.engine.generate(prompt, model, seeded, self.name)
             except EngineUnavailable:
                 raise
+            except PromptTooLong as error:  # retrying cannot help; not stored: a longer
+                stats.failures += 1  # context on the server would let a rerun try again
+                trace = CURRENT_ITEM.get()
+                if trace is not None:
+                    trace.too_long.append(self.name)
+                return StepResult(False, None, (*errors, str(error)), False, key)
             except EngineError as error:
                 stats.engine_failures += 1
                 trace = CURRENT_ITEM.get()
