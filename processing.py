@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sqlite3
 import sys
 from types import FrameType
 
@@ -42,7 +43,7 @@ signal.signal(signal.SIGTERM, stop_on_sigterm)
 try:  # the imports take a second: Ctrl-C during them is still a clean interruption
     from augmentoolkit.config import Config, load_config
     from augmentoolkit.context import check_prompts
-    from augmentoolkit.errors import AugmentoolkitError
+    from augmentoolkit.errors import AugmentoolkitError, explain_os_error
     from augmentoolkit.generation_functions.prompts import PromptLibrary
     from augmentoolkit.pipeline import run_pipeline
     from augmentoolkit.run_log import setup_logging
@@ -87,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     except AugmentoolkitError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_status
+    except (OSError, sqlite3.Error) as error:  # a full disk, a folder we may not write
+        problem = explain_os_error(error)
+        print(f"error: {problem}", file=sys.stderr)
+        return problem.exit_status
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130

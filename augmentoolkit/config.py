@@ -398,10 +398,11 @@ def _check_paths(
                 f"PATH.{key}: empty. Give a folder (e.g. {SCHEMA['PATH'][key][1]}), or leave "
                 "the key out for that default."
             )
-    if paths["OUTPUT"].exists() and not paths["OUTPUT"].is_dir():
+    existing = next(p for p in (paths["OUTPUT"], *paths["OUTPUT"].parents) if p.exists())
+    if not existing.is_dir():
         problems.append(
-            f"PATH.OUTPUT: {paths['OUTPUT']} is a file, not a folder. Point PATH.OUTPUT at a "
-            "folder (it is created if missing)."
+            f"PATH.OUTPUT: {existing} is a file, not a folder, so {paths['OUTPUT']} cannot be "
+            "made. Point PATH.OUTPUT at a folder (it is created if missing)."
         )
     if not paths["INPUT"].is_dir():
         problems.append(

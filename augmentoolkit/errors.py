@@ -24,6 +24,9 @@ Every message reads as problem plus fix.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 
 class AugmentoolkitError(Exception):
     """Base of every error this package raises on purpose."""
@@ -92,3 +95,37 @@ class OutputInUse(AugmentoolkitError):
     """Another run is writing to the same PATH.OUTPUT."""
 
     exit_status = 4
+
+
+def explain_os_error(
+    error: OSError | sqlite3.Error, output: str = "PATH.OUTPUT"
+) -> AugmentoolkitError:
+    """One line for a file-system failure that escaped the stages, naming the path and the fix:
+    a full disk, a folder the run may not write, too many open files.
+    Example: OSError(ENOSPC) -> 'the disk holding ... is full. Free space, then run again ...'."""
+    number = getattr(error, "errno", None)
+    where = getattr(error, "filename", None) or output
+    reason = getattr(error, "strerror", None) or str(error)
+    text = str(error).lower()
+    if number == errno.ENOSPC or "disk is full" in text:
+        problem = AugmentoolkitError(
+            f"the disk holding {where} is full. Free some space, then run the same command "
+            "again: finished calls are saved."
+        )
+    elif number in (errno.EMFILE, errno.ENFILE):
+        problem = AugmentoolkitError(
+            "too many open files for this process. Lower SYSTEM.CONCURRENCY_LIMIT, or raise "
+            "the limit (ulimit -n) before the run."
+        )
+        problem.exit_status = 2
+    elif number in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in text:
+        problem = AugmentoolkitError(
+            f"cannot write {where} ({reason}). Make {output} a folder this user can write, or "
+            "point PATH.OUTPUT elsewhere."
+        )
+        problem.exit_status = 2
+    else:
+        problem = AugmentoolkitError(
+            f"{where}: {reason}. Check that {output} is a writable folder with free space."
+        )
+    return problem

@@ -187,6 +187,8 @@ def test_an_output_that_is_a_file_is_refused(make_config: ConfigFactory, tmp_pat
     taken.write_text("not a folder", encoding="utf-8")
     with pytest.raises(ConfigError, match="PATH.OUTPUT: .*a_file is a file, not a folder"):
         make_config(PATH={"OUTPUT": str(taken)})
+    with pytest.raises(ConfigError, match="a_file is a file, not a folder, so .*inside"):
+        make_config(PATH={"OUTPUT": str(taken / "inside")})
 
 
 def test_spaces_around_a_base_url_are_dropped(make_config: ConfigFactory) -> None:
@@ -194,3 +196,29 @@ def test_spaces_around_a_base_url_are_dropped(make_config: ConfigFactory) -> Non
     assert config.API.base_urls == ("http://127.0.0.1:8080/v1",)
     listed = make_config(API={"BASE_URL": [" http://127.0.0.1:8080/v1", "http://127.0.0.1:9/v1 "]})
     assert listed.API.base_urls == ("http://127.0.0.1:8080/v1", "http://127.0.0.1:9/v1")
+
+
+def test_file_system_failures_become_one_line_with_a_fix(
+    make_config: ConfigFactory, tmp_path: Path
+) -> None:
+    import errno
+
+    from augmentoolkit.errors import explain_os_error
+
+    full = explain_os_error(OSError(errno.ENOSPC, "No space left on device", "/data/out/x"))
+    assert "disk holding /data/out/x is full" in str(full) and full.exit_status == 1
+    files = explain_os_error(OSError(errno.EMFILE, "Too many open files"))
+    assert "SYSTEM.CONCURRENCY_LIMIT" in str(files) and files.exit_status == 2
+    denied = explain_os_error(PermissionError(errno.EACCES, "Permission denied", "/ro/out"))
+    assert "cannot write /ro/out" in str(denied) and denied.exit_status == 2
+
+    # a folder no one can create (root may write anywhere else): one line, no traceback
+    config = make_config(PATH={"OUTPUT": "/proc/self/augmentoolkit-output"})
+    run = subprocess.run(
+        [sys.executable, str(REPO / "processing.py"), "--config", str(config.source)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert run.returncode in (1, 2) and "Traceback" not in run.stderr
+    assert run.stderr.startswith("error: ") and "augmentoolkit-output" in run.stderr
