@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from augmentoolkit.config import EMBEDDED, Config
-from augmentoolkit.control_flow_functions.chunking import input_files
+from augmentoolkit.control_flow_functions.inputs import input_files
 from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_SLOTS, EmbeddedBackend
 from augmentoolkit.generation_functions.engine_wrapper import (
     AphroditeBackend,

@@ -133,6 +133,12 @@ class PipelineRun:
                 self.counts.add_chunks([row])
                 count, tokens = count + 1, tokens + chunk.tokens
         self.chunk_total = count
+        if not count:
+            raise InputError(
+                f"PATH.INPUT: the files in {self.config.PATH.INPUT} hold no sentence with a word "
+                "in it (only punctuation, numbers or blank lines?). Add texts of prose, or "
+                "change PATH.INPUT in config.yaml."
+            )
         self.tell(
             estimate_run(self.config, count, tokens, self.ctx.prompts, self.stages).describe()
         )

@@ -18,12 +18,12 @@ from augmentoolkit.control_flow_functions.chunking import (
     clean_whitespace,
     count_tokens,
     decode_bytes,
-    list_input_files,
     parse_source_info,
     read_documents,
     split_sentences,
     strip_gutenberg,
 )
+from augmentoolkit.control_flow_functions.inputs import list_input_files
 from augmentoolkit.errors import InputError
 from augmentoolkit.records import content_id
 
@@ -491,3 +491,23 @@ def test_cut_to_budget_worked_example() -> None:
     from augmentoolkit.control_flow_functions.chunking import cut_to_budget
 
     assert cut_to_budget("a b c d", 2) == [("a b", 2), ("c d", 2)]
+
+
+def test_odd_entries_in_the_input_folder_are_skipped_with_one_line_each(tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "linked.txt").write_text("A text in a linked folder. It is read.")
+    folder = tmp_path / "input"
+    folder.mkdir()
+    (folder / "plain.txt").write_text("A plain text. It is read.")
+    (folder / "books").symlink_to(other)  # a linked folder is followed
+    (folder / "again").symlink_to(folder)  # a loop
+    (folder / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    os.mkfifo(folder / "pipe.txt")
+    warnings: list[str] = []
+    found = list_input_files(folder, warn=warnings.append)
+    assert [p.relative_to(folder).as_posix() for p in found] == ["books/linked.txt", "plain.txt"]
+    assert len(warnings) == 3
+    assert any("again" in w and "loop" in w for w in warnings)
+    assert any("gone.txt" in w and "does not exist" in w for w in warnings)
+    assert any("pipe.txt" in w and "not a regular file" in w for w in warnings)

@@ -310,3 +310,17 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_as_input(
     assert (config.PATH.OUTPUT / "chunks" / "chunks.jsonl").read_bytes() == first
     chunks = read_jsonl(config.PATH.OUTPUT / "chunks" / "chunks.jsonl")
     assert {c["source"]["filename"] for c in chunks} == {p.name for p in sample_input.glob("*.txt")}
+
+
+def test_input_without_a_word_names_the_input_not_a_later_stage(
+    server: ScriptedLLMServer, make_config: ConfigFactory, tmp_path: Path
+) -> None:
+    from augmentoolkit.errors import InputError
+
+    folder = tmp_path / "punctuation"
+    folder.mkdir()
+    (folder / "dots.txt").write_text("... !!! ??? --- ***\n\n;;; ,,,\n", encoding="utf-8")
+    config = make_config(PATH={"INPUT": str(folder)}, API={"BASE_URL": server.base_url})
+    with pytest.raises(InputError, match="hold no sentence with a word"):
+        asyncio.run(run_pipeline(config))
+    assert server.count() == 0

@@ -30,16 +30,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from augmentoolkit.control_flow_functions.inputs import Warn, input_files
 from augmentoolkit.errors import InputError
 from augmentoolkit.records import Chunk, SourceInfo, content_id
-
-SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl", ".pdf")
-
-Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -75,23 +72,6 @@ def parse_source_info(path: Path) -> SourceInfo:
         author=match["author"].strip(),
         published=(match["year"] or "").strip(),
     )
-
-
-def list_input_files(folder: Path, skip: Path | None = None) -> list[Path]:
-    """Supported files under `folder`, recursively, sorted by relative path; hidden ones skipped,
-    and so is everything under `skip` (PATH.OUTPUT, when it lies inside PATH.INPUT: a run must
-    not read its own chunks, report and datasets back as inputs)."""
-    skipped = skip.resolve() if skip is not None else None
-    found = []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if skipped is not None and skipped in path.resolve().parents:
-            continue
-        if path.suffix.lower() in SUPPORTED_SUFFIXES and path.is_file():
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
 # --------------------------------------------------------------------------- decoding
@@ -174,7 +154,7 @@ def read_documents(folder: Path, warn: Warn) -> list[InputDocument]:
 def iter_documents(folder: Path, warn: Warn, skip: Path | None = None) -> Iterator[InputDocument]:
     """`read_documents` one file at a time: only the file being chunked is held in memory.
     Nothing under `skip` (the OUTPUT folder) is read."""
-    paths = input_files(folder, skip)
+    paths = input_files(folder, skip, warn)
     usable = 0
     for path in paths:
         doc = _read_document(path, warn)
@@ -186,23 +166,6 @@ def iter_documents(folder: Path, warn: Warn, skip: Path | None = None) -> Iterat
             f"PATH.INPUT: none of the {len(paths)} files in {folder} has usable text "
             "(see the warnings above). Add readable texts or change PATH.INPUT in config.yaml."
         )
-
-
-def input_files(folder: Path, skip: Path | None = None) -> list[Path]:
-    """The supported files under PATH.INPUT (none under `skip`); InputError naming the fix when
-    there are none."""
-    if not folder.is_dir():
-        raise InputError(
-            f"PATH.INPUT: {folder} is not a folder. "
-            "Create it and put texts there, or change PATH.INPUT in config.yaml."
-        )
-    paths = list_input_files(folder, skip)
-    if not paths:
-        raise InputError(
-            f"PATH.INPUT: {folder} has no .txt, .md, .jsonl or .pdf files. "
-            "Put texts there or change PATH.INPUT in config.yaml."
-        )
-    return paths
 
 
 def _read_document(path: Path, warn: Warn) -> InputDocument | None:
