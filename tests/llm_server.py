@@ -119,6 +119,7 @@ class Script:
     rates: dict[str, float] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
     rate_delay: float = 0.0
+    rate_retry_after: float | None = None
     latency: float = 0.0
     in_flight: int = 0
     in_flight_max: int = 0
@@ -233,8 +234,15 @@ class ScriptedLLMServer:
         with self._lock:
             self._script.injections.append(injection)
 
-    def set_fault_rates(self, rates: dict[str, float], seed: int = 0, delay: float = 0.0) -> None:
-        """Give each request a random fault with these probabilities, e.g. {"429": 0.1}.
+    def set_fault_rates(
+        self,
+        rates: dict[str, float],
+        seed: int = 0,
+        delay: float = 0.0,
+        retry_after: float | None = None,
+    ) -> None:
+        """Give each request a random fault with these probabilities, e.g. {"429": 0.1}; a 429
+        or 503 drawn carries `retry_after` as its Retry-After header.
 
         The draws come from one RNG seeded with `seed`, in the order requests arrive, so a
         sequential client sees the same faults every run. Injected faults are used up first.
@@ -249,6 +257,7 @@ class ScriptedLLMServer:
             self._script.rates = dict(rates)
             self._script.rng = random.Random(seed)
             self._script.rate_delay = delay
+            self._script.rate_retry_after = retry_after
 
     def set_latency(self, seconds: float) -> None:
         """Wait this long before every 200 reply (for benchmarks and concurrency tests)."""
@@ -328,7 +337,8 @@ def draw_fault(script: Script) -> Fault | None:
     for kind, rate in script.rates.items():
         total += rate
         if point < total:
-            return Fault(kind, delay=script.rate_delay if kind == "slow" else 0.0)
+            hint = script.rate_retry_after if kind in ("429", "503") else None
+            return Fault(kind, hint, script.rate_delay if kind == "slow" else 0.0)
     return None
 
 
