@@ -72,7 +72,7 @@ def check_only(config: Config) -> None:
     check_prompts(prompts, config, STAGES)
     print(f"{config.source}: config and prompts are valid. The stages, in run order:")
     for stage in STAGES:
-        needs = ", ".join(stage.needs(config)) or "no model call in this mode"
+        needs = ", ".join(step.name for step in stage.needs(config)) or "no model call here"
         print(f"  {stage.name} ({needs}) -> {stage.path}")
 
 

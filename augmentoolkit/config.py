@@ -389,9 +389,7 @@ def _resolve(base: Path, value: Any) -> Path:
     return candidate if candidate.is_absolute() else (base / candidate).resolve()
 
 
-def _check_paths(
-    paths: dict[str, Path], given: dict[str, Any], problems: list[str]
-) -> None:
+def _check_paths(paths: dict[str, Path], given: dict[str, Any], problems: list[str]) -> None:
     for key, value in given.items():
         if isinstance(value, str) and not value.strip():
             problems.append(

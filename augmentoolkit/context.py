@@ -11,6 +11,7 @@ from typing import Any
 
 from augmentoolkit.config import EMBEDDED, Config
 from augmentoolkit.control_flow_functions.inputs import input_files
+from augmentoolkit.errors import PromptError
 from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_SLOTS, EmbeddedBackend
 from augmentoolkit.generation_functions.engine_wrapper import (
     AphroditeBackend,
@@ -20,7 +21,7 @@ from augmentoolkit.generation_functions.engine_wrapper import (
     RetryPolicy,
     aphrodite_engine_args,
 )
-from augmentoolkit.generation_functions.generation_step import GenerationContext
+from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import Store
 from augmentoolkit.io_utils import write_json_atomic
@@ -30,16 +31,31 @@ from augmentoolkit.stages import STAGES, Stage
 STAGE_ROWS_VERSION = 1
 
 
-def run_needs(config: Config, stages: tuple[Stage, ...] = STAGES) -> list[str]:
-    """Every prompt (and prompt-folder file) this configuration will use, in run order."""
-    return list(dict.fromkeys(name for stage in stages for name in stage.needs(config)))
+def run_steps(config: Config, stages: tuple[Stage, ...] = STAGES) -> list[GenerationStep[Any]]:
+    """Every model step this configuration will use, in run order, each once."""
+    steps = {step.name: step for stage in stages for step in stage.needs(config)}
+    return list(steps.values())
+
+
+def run_files(config: Config, stages: tuple[Stage, ...] = STAGES) -> list[str]:
+    """Every other prompt-folder file this configuration will use (the trait list)."""
+    return list(dict.fromkeys(name for stage in stages for name in stage.files(config)))
 
 
 def check_prompts(prompts: PromptLibrary, config: Config, stages: tuple[Stage, ...]) -> None:
-    """Load every prompt and find every file the run will use, before any call."""
-    needs = run_needs(config, stages)
-    prompts.check([name for name in needs if "." not in name])
-    for filename in (name for name in needs if "." in name):
+    """Load every prompt the run will use and fill it with the values its step gives (an
+    unknown $variable or a stray $ fails here, before any call); find every other file."""
+    steps = run_steps(config, stages)
+    prompts.check([step.name for step in steps])
+    problems = []
+    for step in steps:
+        try:
+            prompts.load(step.name).fill({name: "x" for name in step.variables})
+        except PromptError as error:
+            problems.append(str(error))
+    if problems:
+        raise PromptError("\n".join(problems))
+    for filename in run_files(config, stages):
         prompts.locate_file(filename)
 
 
@@ -151,10 +167,11 @@ def run_fingerprint(config: Config, ctx: GenerationContext, stages: tuple[Stage,
     settings, the stage table, the prompt texts, grammars on or off, and the input files
     (path, size, modification time). Equal fingerprints: the rows already written still hold."""
     prompts = [
+        (step.name, [list(m) for m in ctx.prompts.load(step.name).messages])
+        for step in run_steps(config, stages)
+    ] + [
         (name, ctx.prompts.locate_file(name).read_text(encoding="utf-8"))
-        if "." in name
-        else (name, [list(m) for m in ctx.prompts.load(name).messages])
-        for name in run_needs(config, stages)
+        for name in run_files(config, stages)
     ]
     inputs = [
         (path.relative_to(config.PATH.INPUT).as_posix(), stat.st_size, stat.st_mtime_ns)

@@ -21,11 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from augmentoolkit.config import Config
-from augmentoolkit.control_flow_functions.conversations import (
-    WRITE_ASSISTANT,
-    WRITE_CHARACTERS,
-    write_conversations,
-)
+from augmentoolkit.control_flow_functions.conversations import WRITERS, write_conversations
 from augmentoolkit.control_flow_functions.judging import JUDGE_CHUNK, judge_chunks
 from augmentoolkit.control_flow_functions.planning import CHARACTER_STEPS, plan_conversations
 from augmentoolkit.control_flow_functions.progress import StageResult
@@ -38,7 +34,11 @@ from augmentoolkit.control_flow_functions.questions import (
 from augmentoolkit.control_flow_functions.repair import REPAIR_CONTEXT, repair_pairs
 from augmentoolkit.control_flow_functions.validation import CHECKS, NEW_QUESTION, validate_pairs
 from augmentoolkit.control_flow_functions.verification import VERIFY_CONVERSATION
-from augmentoolkit.generation_functions.generation_step import GenerationContext, Role
+from augmentoolkit.generation_functions.generation_step import (
+    GenerationContext,
+    GenerationStep,
+    Role,
+)
 from augmentoolkit.records import Chunk, Conversation, ConversationPlan, QAPair
 from augmentoolkit.report import ChartCounts
 
@@ -66,11 +66,12 @@ class Stage:
     role: Role  # the model role of its main step
     run: StageFunction
     kept: Callable[[list[dict[str, Any]]], list[Any]]  # its rows -> items for the next stage
-    needs: Callable[[Config], tuple[str, ...]]  # prompt names (and files, with a suffix)
+    needs: Callable[[Config], tuple[GenerationStep[Any], ...]]  # the steps (prompts) it runs
     guess: Callable[[Config], tuple[CallGuess, ...]]  # likely calls per input item
     fanout: Callable[[Config], float]  # likely items out per item in
     count: Callable[[ChartCounts, list[dict[str, Any]]], None] | None = None  # report charts
     description: str = ""  # what it does, for the notebook
+    files: Callable[[Config], tuple[str, ...]] = lambda c: ()  # other prompt-folder files
 
     @property
     def path(self) -> str:
@@ -166,8 +167,8 @@ def character_mode(config: Config) -> bool:
     return not config.SYSTEM.ASSISTANT_MODE
 
 
-def writer(config: Config) -> str:
-    return WRITE_ASSISTANT if config.SYSTEM.ASSISTANT_MODE else WRITE_CHARACTERS
+def writer(config: Config) -> GenerationStep[Any]:
+    return WRITERS[config.SYSTEM.ASSISTANT_MODE]
 
 
 def setting_guesses(config: Config) -> tuple[CallGuess, ...]:
@@ -188,7 +189,7 @@ STAGES: tuple[Stage, ...] = (
         "small",
         judge,
         worthy_chunks,
-        needs=lambda c: (JUDGE_CHUNK.name,),
+        needs=lambda c: (JUDGE_CHUNK,),
         guess=lambda c: (CallGuess(JUDGE_CHUNK.name, 1, 120),),
         fanout=lambda c: 1.0,
         count=ChartCounts.add_judgements,
@@ -204,7 +205,7 @@ STAGES: tuple[Stage, ...] = (
         "small",
         ask,
         all_pairs,
-        needs=lambda c: (PLAN_QUESTIONS.name, GENERATE_QUESTIONS.name),
+        needs=lambda c: (PLAN_QUESTIONS, GENERATE_QUESTIONS),
         guess=lambda c: (
             CallGuess(PLAN_QUESTIONS.name, 1, 200),
             CallGuess(GENERATE_QUESTIONS.name, 1, 400),
@@ -222,7 +223,7 @@ STAGES: tuple[Stage, ...] = (
         "small",
         validate,
         valid_pairs,
-        needs=lambda c: (*(check.name for check in CHECKS), NEW_QUESTION.name),
+        needs=lambda c: (*CHECKS, NEW_QUESTION),
         guess=lambda c: tuple(CallGuess(check.name, votes(c), 150) for check in CHECKS),
         fanout=lambda c: 1.0,
         count=ChartCounts.add_validation,
@@ -239,7 +240,7 @@ STAGES: tuple[Stage, ...] = (
         "small",
         repair,
         repaired_pairs,
-        needs=lambda c: (REPAIR_CONTEXT.name,),
+        needs=lambda c: (REPAIR_CONTEXT,),
         guess=lambda c: (CallGuess(REPAIR_CONTEXT.name, 1, 150),),
         fanout=lambda c: 1.0,
         description='Pairs that lean on "the text" or "the author" are rewritten to stand '
@@ -254,11 +255,8 @@ STAGES: tuple[Stage, ...] = (
         "small",
         plan,
         all_plans,
-        needs=lambda c: (
-            (*(step.name for step in CHARACTER_STEPS), "personality_traits.yaml")
-            if character_mode(c)
-            else ()
-        ),
+        needs=lambda c: CHARACTER_STEPS if character_mode(c) else (),
+        files=lambda c: ("personality_traits.yaml",) if character_mode(c) else (),
         guess=setting_guesses,
         fanout=conversations_per_pair,
         description="Groups pairs by chunk and takes `SYSTEM.REARRANGEMENTS_TO_TAKE` seeded "
@@ -273,9 +271,9 @@ STAGES: tuple[Stage, ...] = (
         "large",
         converse,
         all_conversations,
-        needs=lambda c: (writer(c), VERIFY_CONVERSATION.name),
+        needs=lambda c: (writer(c), VERIFY_CONVERSATION),
         guess=lambda c: (
-            CallGuess(writer(c), 1, 2 * PAIRS_PER_CHUNK_GUESS * 150, role="large"),
+            CallGuess(writer(c).name, 1, 2 * PAIRS_PER_CHUNK_GUESS * 150, role="large"),
             CallGuess(VERIFY_CONVERSATION.name, 1, 150),
         ),
         fanout=lambda c: 1.0,
@@ -296,4 +294,4 @@ def stage_named(name: str, stages: tuple[Stage, ...] = STAGES) -> Stage:
 
 def stage_steps(stage: Stage, config: Config) -> tuple[str, ...]:
     """The model steps (prompt names) a stage runs under this config; their counters are its."""
-    return tuple(name for name in stage.needs(config) if "." not in name)
+    return tuple(step.name for step in stage.needs(config))

@@ -29,7 +29,9 @@ from tests.fake_model import reply
 from tests.llm_server import RecordedRequest, ScriptedLLMServer
 from tests.test_pipeline import read_jsonl, sample_config
 
-TITLE = GenerationStep("title_conversation", lambda text: text.strip())
+TITLE = GenerationStep(
+    "title_conversation", lambda text: text.strip(), variables=frozenset({"conversation"})
+)
 
 
 async def title_conversations(
@@ -57,7 +59,7 @@ EXTRA = Stage(
     "small",
     title_conversations,
     kept=lambda rows: rows,
-    needs=lambda c: (TITLE.name,),
+    needs=lambda c: (TITLE,),
     guess=lambda c: (CallGuess(TITLE.name, 1, 20),),
     fanout=lambda c: 1.0,
     description="Gives each conversation a short title.",
@@ -151,3 +153,42 @@ def test_the_notebook_follows_the_table_order() -> None:
         if m
     ]
     assert calls == [stage.name for stage in STAGES]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("Text: $chunk\nWho wrote it: $author\n", "uses $author but the step gave no value"),
+        ("Text: $chunk\nIt costs $5 to ask.\n", "has a stray '$'"),
+    ],
+)
+def test_check_fills_every_prompt_with_its_steps_values(
+    make_config: ConfigFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    line: str,
+    problem: str,
+) -> None:
+    overrides = tmp_path / "overrides"
+    overrides.mkdir()
+    (overrides / "judge_chunk.txt").write_text(
+        f"<<system>>\nYou judge texts.\n<<user>>\n{line}", encoding="utf-8"
+    )
+    config = make_config(PATH={"PROMPTS": str(overrides)})
+    assert processing.main(["--config", str(config.source), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "judge_chunk" in err and problem in err
+
+
+def test_a_step_given_other_values_than_it_declares_is_refused(tmp_path: Path) -> None:
+    from tests.helpers import close_context, make_context
+
+    async def go() -> None:
+        ctx = make_context("http://127.0.0.1:9/v1", REPO / "prompts", tmp_path)
+        try:
+            await TITLE.run(ctx, {"conversation": "x", "extra": "y"})
+        finally:
+            await close_context(ctx)
+
+    with pytest.raises(ValueError, match="declares \\['conversation'\\]"):
+        asyncio.run(go())

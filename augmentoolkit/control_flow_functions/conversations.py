@@ -8,9 +8,11 @@ verifier rejects is written once more (a fresh call), verified again, and droppe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from augmentoolkit.control_flow_functions.judging import source_line
+from augmentoolkit.control_flow_functions.planning import ASSISTANT_NAME, USER_NAME
 from augmentoolkit.control_flow_functions.progress import StageOutcome, gather_in_order
 from augmentoolkit.control_flow_functions.verification import (
     VERIFY_CONVERSATION,
@@ -28,16 +30,33 @@ WRITE_CHARACTERS = "write_conversation_characters"
 WRITE_STEPS = (WRITE_ASSISTANT, WRITE_CHARACTERS)
 WRITE_ATTEMPTS = 2  # a conversation the verifier rejects is written once more
 
+# The two writers as declared (names, role, the values their prompts get); each plan gets its
+# own copy whose parser knows the speakers and whose validator knows the pairs.
+WRITERS = {
+    True: GenerationStep(
+        WRITE_ASSISTANT,
+        partial(parse_conversation, asker=USER_NAME, answerer=ASSISTANT_NAME),
+        WRITE_SAMPLING,
+        role="large",
+        variables=frozenset({"qa_list"}),
+    ),
+    False: GenerationStep(
+        WRITE_CHARACTERS,
+        partial(parse_conversation, asker=USER_NAME, answerer=ASSISTANT_NAME),
+        WRITE_SAMPLING,
+        role="large",
+        variables=frozenset(
+            {"qa_list", "source", "character_card", "scenario", "primary_name", "secondary_name"}
+        ),
+    ),
+}
+
 
 def writing_step(plan: ConversationPlan) -> GenerationStep[list[tuple[str, str]]]:
     """The writing step for one plan: its parser knows the speakers, its validator the pairs."""
-    name = WRITE_ASSISTANT if plan.assistant_mode else WRITE_CHARACTERS
-    parser = partial(parse_conversation, asker=plan.secondary_name, answerer=plan.primary_name)
-    return GenerationStep(
-        name,
-        parser,
-        WRITE_SAMPLING,
-        role="large",
+    return replace(
+        WRITERS[plan.assistant_mode],
+        parser=partial(parse_conversation, asker=plan.secondary_name, answerer=plan.primary_name),
         validator=lambda turns: check_carries_pairs(turns, plan.pairs),
         grammar=grammars.conversation(
             plan.secondary_name, plan.primary_name, [pair.answer for pair in plan.pairs]

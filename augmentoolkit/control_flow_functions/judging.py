@@ -18,7 +18,11 @@ from augmentoolkit.generation_functions.parsers import parse_judgement
 from augmentoolkit.records import Chunk
 
 JUDGE_CHUNK = GenerationStep(
-    "judge_chunk", parse_judgement, Sampling(0.2, 1.0, 600), grammar=grammars.JUDGE_CHUNK
+    "judge_chunk",
+    parse_judgement,
+    Sampling(0.2, 1.0, 600),
+    grammar=grammars.JUDGE_CHUNK,
+    variables=frozenset({"chunk", "source"}),
 )
 
 

@@ -42,20 +42,34 @@ DUPLICATE_OVERLAP = 0.8  # share of words two questions must share to count as d
 ASSISTANT_NAME, USER_NAME = "AI Assistant", "User"
 
 CHARACTER_SAMPLING = Sampling(0.8, 1.0, 800)
+CARD_VALUES = frozenset({"source", "chunk", "qa_list", "traits"})
 PLAN_CARD = GenerationStep(
-    "plan_character_card", parse_plan, CHARACTER_SAMPLING, grammar=grammars.FREE_PLAN
+    "plan_character_card",
+    parse_plan,
+    CHARACTER_SAMPLING,
+    grammar=grammars.FREE_PLAN,
+    variables=CARD_VALUES,
 )
 WRITE_CARD = GenerationStep(
     "write_character_card",
     parse_character_card,
     CHARACTER_SAMPLING,
     grammar=grammars.CHARACTER_CARD,
+    variables=CARD_VALUES | {"plan"},
 )
 PLAN_SCENARIO = GenerationStep(
-    "plan_scenario", parse_plan, CHARACTER_SAMPLING, grammar=grammars.FREE_PLAN
+    "plan_scenario",
+    parse_plan,
+    CHARACTER_SAMPLING,
+    grammar=grammars.FREE_PLAN,
+    variables=frozenset({"source", "chunk", "qa_list", "character_card"}),
 )
 WRITE_SCENARIO = GenerationStep(
-    "write_scenario", parse_scenario, Sampling(0.8, 1.0, 600), grammar=grammars.SCENARIO
+    "write_scenario",
+    parse_scenario,
+    Sampling(0.8, 1.0, 600),
+    grammar=grammars.SCENARIO,
+    variables=frozenset({"source", "qa_list", "character_card", "plan"}),
 )
 CHARACTER_STEPS = (PLAN_CARD, WRITE_CARD, PLAN_SCENARIO, WRITE_SCENARIO)
 

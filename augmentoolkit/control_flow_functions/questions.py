@@ -25,13 +25,18 @@ from augmentoolkit.records import Chunk, QAPair, content_id
 MAX_PAIRS_PER_CHUNK = 4
 
 PLAN_QUESTIONS = GenerationStep(
-    "plan_questions", parse_plan, Sampling(0.6, 1.0, 800), grammar=grammars.PLAN_QUESTIONS
+    "plan_questions",
+    parse_plan,
+    Sampling(0.6, 1.0, 800),
+    grammar=grammars.PLAN_QUESTIONS,
+    variables=frozenset({"chunk", "source"}),
 )
 GENERATE_QUESTIONS = GenerationStep(
     "generate_questions",
     parse_qa_pairs,
     Sampling(0.7, 1.0, 1200),
     grammar=grammars.numbered_pairs(MAX_PAIRS_PER_CHUNK),
+    variables=frozenset({"chunk", "source", "plan"}),
 )
 
 

@@ -16,7 +16,11 @@ from augmentoolkit.generation_functions.parsers import RepairOutcome, parse_repa
 from augmentoolkit.records import QAPair
 
 REPAIR_CONTEXT = GenerationStep(
-    "repair_context", parse_repair, Sampling(0.2, 1.0, 900), grammar=grammars.REPAIR_CONTEXT
+    "repair_context",
+    parse_repair,
+    Sampling(0.2, 1.0, 900),
+    grammar=grammars.REPAIR_CONTEXT,
+    variables=frozenset({"chunk", "question", "answer"}),
 )
 
 

@@ -33,7 +33,11 @@ from augmentoolkit.records import Chunk, QAPair
 
 CHECK_SAMPLING = Sampling(0.2, 1.0, 800)
 CHECK_QUESTION = GenerationStep(
-    "check_question", parse_verdict, CHECK_SAMPLING, grammar=grammars.CHECK_QUESTION
+    "check_question",
+    parse_verdict,
+    CHECK_SAMPLING,
+    grammar=grammars.CHECK_QUESTION,
+    variables=frozenset({"chunk", "source", "question", "answer"}),
 )
 ANSWER_CHECKS = (
     GenerationStep(
@@ -41,17 +45,23 @@ ANSWER_CHECKS = (
         parse_verdict,
         CHECK_SAMPLING,
         grammar=grammars.CHECK_ANSWER_RELEVANCY,
+        variables=CHECK_QUESTION.variables,
     ),
     GenerationStep(
         "check_answer_accuracy",
         parse_verdict,
         CHECK_SAMPLING,
         grammar=grammars.CHECK_ANSWER_ACCURACY,
+        variables=CHECK_QUESTION.variables,
     ),
 )
 CHECKS = (CHECK_QUESTION, *ANSWER_CHECKS)
 NEW_QUESTION = GenerationStep(
-    "new_question", parse_single_qa, Sampling(0.7, 1.0, 600), grammar=grammars.NEW_QUESTION
+    "new_question",
+    parse_single_qa,
+    Sampling(0.7, 1.0, 600),
+    grammar=grammars.NEW_QUESTION,
+    variables=frozenset({"chunk", "source", "rejected_question", "reason"}),
 )
 # Names of the checks that need no model, as they appear in reasons and reports.
 GROUNDING = "grounding"

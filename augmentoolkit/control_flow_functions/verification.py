@@ -27,6 +27,7 @@ VERIFY_CONVERSATION = GenerationStep(
     parse_verdict,
     Sampling(0.2, 1.0, 700),
     grammar=grammars.VERIFY_CONVERSATION,
+    variables=frozenset({"conversation", "qa_list"}),
 )
 
 

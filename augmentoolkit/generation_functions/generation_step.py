@@ -119,6 +119,9 @@ class GenerationStep(Generic[T]):
     role: Role = "small"
     validator: Callable[[T], None] | None = None
     grammar: str = ""  # the reply layout as GBNF (grammars.py), used when ctx.grammars is on
+    # The values the step's prompt is filled with, declared so --check can render every prompt
+    # before a call is paid for; run() refuses other values (the declaration cannot drift).
+    variables: frozenset[str] = frozenset()
 
     def render(self, ctx: GenerationContext, values: dict[str, str]) -> RenderedPrompt:
         return render(ctx.prompts.load(self.name), values, ctx.completion_mode)
@@ -137,6 +140,10 @@ class GenerationStep(Generic[T]):
     async def run(
         self, ctx: GenerationContext, values: dict[str, str], salt: str = ""
     ) -> StepResult[T]:
+        if self.variables and values.keys() != self.variables:
+            raise ValueError(
+                f"step {self.name} was given {sorted(values)} but declares {sorted(self.variables)}"
+            )
         prompt = self.render(ctx, values)
         model = ctx.models[self.role]
         sampling = self.sampling_for(ctx)
