@@ -13,7 +13,8 @@
     ├── PipelineEmpty           a stage dropped every item; says which stage and why
     ├── RunIncomplete           the server gave up on some chunks' calls: the datasets hold the
     │                           chunks that finished; a rerun finishes the rest (exit 3)
-    └── OutputInUse             another run holds PATH.OUTPUT (exit 4)
+    ├── OutputInUse             another run holds PATH.OUTPUT (exit 4)
+    └── TooFewFiles             the open-file limit is below what CONCURRENCY_LIMIT needs (exit 2)
 
 Exit statuses of processing.py: 0 done; 1 stopped (dead server, budget spent, a stage kept
 nothing); 2 config, prompt or input problem; 3 incomplete (rerun to finish); 4 OUTPUT in use by
@@ -95,6 +96,12 @@ class OutputInUse(AugmentoolkitError):
     """Another run is writing to the same PATH.OUTPUT."""
 
     exit_status = 4
+
+
+class TooFewFiles(AugmentoolkitError):
+    """The process may not open as many files as SYSTEM.CONCURRENCY_LIMIT needs."""
+
+    exit_status = 2
 
 
 def explain_os_error(

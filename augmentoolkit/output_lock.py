@@ -1,5 +1,7 @@
-"""One writer per output folder: a run holds an exclusive lock on OUTPUT/run.lock (flock) for as
-long as it runs, with its process id written inside. A second run on the same folder stops at
+"""One writer per output folder, and room for its open files.
+
+A run holds an exclusive lock on OUTPUT/run.lock (flock) for as long as it runs, with its
+process id written inside. A second run on the same folder stops at
 once with one line naming the holder, instead of paying every call twice and mixing files.
 
 The kernel drops a flock when its holder exits in any way, kill -9 included, so a dead run never
@@ -11,9 +13,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 from pathlib import Path
 
-from augmentoolkit.errors import OutputInUse
+from augmentoolkit.errors import OutputInUse, TooFewFiles
 
 LOCK_FILE = "run.lock"
 
@@ -55,3 +58,20 @@ def in_use_message(output: Path, holder: str) -> str:
         f"PATH.OUTPUT {output} is in use by another run (process {holder}). Wait for it to "
         "finish or stop it, or set another PATH.OUTPUT to run both."
     )
+
+
+def ensure_open_files(needed: int) -> None:
+    """Make room for `needed` open files (connections, the store, stage files): raise the soft
+    limit towards the hard one when it is lower; TooFewFiles (exit 2) when even the hard limit
+    is too low for SYSTEM.CONCURRENCY_LIMIT, rather than failing mid-run."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    ceiling = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+    if ceiling < needed:
+        raise TooFewFiles(
+            f"SYSTEM.CONCURRENCY_LIMIT needs about {needed} open files, but this process may "
+            f"open only {ceiling} (ulimit -n). Lower SYSTEM.CONCURRENCY_LIMIT, or raise the "
+            "limit before the run."
+        )

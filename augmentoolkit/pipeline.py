@@ -48,7 +48,7 @@ from augmentoolkit.generation_functions.generation_step import (
     ItemTrace,
 )
 from augmentoolkit.io_utils import atomic_text_writer, remove_stale_temp_files
-from augmentoolkit.output_lock import OutputLock
+from augmentoolkit.output_lock import OutputLock, ensure_open_files
 from augmentoolkit.progress_board import BoardStats, ProgressBoard
 from augmentoolkit.records import Chunk, Conversation, QAPair, source_file
 from augmentoolkit.report import ChartCounts, write_run_report
@@ -58,6 +58,7 @@ from augmentoolkit.window import Item, run_window
 
 log = logging.getLogger(__name__)
 CHUNKS_FILE = "chunks/chunks.jsonl"
+FILES_BESIDE_CONNECTIONS = 64  # the store, ledger, stage files, logs, the interpreter's own
 SERVER_GAVE_UP = "the server gave up on a call (a rerun finishes it)"
 JUDGEMENT_CHART = "worthy_for_questions/judgement.png"  # with SYSTEM.GRAPH
 
@@ -101,6 +102,9 @@ class PipelineRun:
         lock = OutputLock(output)
         lock.acquire()  # before anything is written: one run per OUTPUT
         try:
+            servers = len(config.API.base_urls) if config.SYSTEM.MODE == "api" else 1
+            needed = config.SYSTEM.CONCURRENCY_LIMIT * servers + FILES_BESIDE_CONNECTIONS
+            ensure_open_files(needed)
             remove_stale_temp_files(output)
             ctx = build_context(config, backend, stages)
             folders = StageFolders(output, stages, run_fingerprint(config, ctx, stages))

@@ -75,3 +75,27 @@ def test_the_same_process_opening_twice_is_told_to_close_first(tmp_path: Path) -
     with pytest.raises(OutputInUse, match="earlier run in this same process"):
         OutputLock(tmp_path).acquire()
     first.release()
+
+
+def test_a_concurrency_above_the_open_file_limit_is_one_line_not_a_crash(
+    server: ScriptedLLMServer, make_config: ConfigFactory, sample_input: Path
+) -> None:
+    import resource
+
+    config = sample_config(make_config, server, sample_input, SUBSET_SIZE=1, CONCURRENCY_LIMIT=2000)
+
+    def cap_open_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    run = subprocess.run(
+        [sys.executable, str(REPO / "processing.py"), "--config", str(config.source)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=cap_open_files,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "ulimit -n" in run.stderr and "SYSTEM.CONCURRENCY_LIMIT" in run.stderr
+    assert "Traceback" not in run.stderr and server.count() == 0
