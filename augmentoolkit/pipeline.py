@@ -23,7 +23,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from augmentoolkit.control_flow_functions.chunking import iter_chunks, iter_docu
 from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
 from augmentoolkit.control_flow_functions.judging import save_judgement_chart
 from augmentoolkit.control_flow_functions.progress import StageOutcome
+from augmentoolkit.control_flow_functions.trial import trial_chunks
 from augmentoolkit.errors import InputError, PipelineEmpty, RunIncomplete
 from augmentoolkit.estimate import estimate_run
 from augmentoolkit.generation_functions.endpoints import REQUEST_PRIORITY
@@ -125,10 +125,13 @@ class PipelineRun:
         started = time.monotonic()
         system = self.config.SYSTEM
         warn = lambda line: self.tell(f"warning: {line}")  # noqa: E731
-        docs = iter_documents(self.config.PATH.INPUT, warn, skip=self.output)
-        chunks: Iterator[Chunk] = iter_chunks(docs, system.CHUNK_SIZE, warn)
-        if system.USE_SUBSET:  # a trial reads no further than it needs
-            chunks = islice(chunks, system.SUBSET_SIZE)
+        folder = self.config.PATH.INPUT
+        chunks: Iterable[Chunk]
+        if system.USE_SUBSET:  # a trial across the files, reading no further than it needs
+            chunks = trial_chunks(folder, system.SUBSET_SIZE, system.CHUNK_SIZE, warn, self.output)
+        else:
+            docs = iter_documents(folder, warn, skip=self.output)
+            chunks = iter_chunks(docs, system.CHUNK_SIZE, warn)
         count = tokens = 0
         with atomic_text_writer(self.output / CHUNKS_FILE) as out:
             for chunk in chunks:

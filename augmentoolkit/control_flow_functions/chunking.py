@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,10 +151,17 @@ def read_documents(folder: Path, warn: Warn) -> list[InputDocument]:
     return list(iter_documents(folder, warn))
 
 
-def iter_documents(folder: Path, warn: Warn, skip: Path | None = None) -> Iterator[InputDocument]:
+def iter_documents(
+    folder: Path,
+    warn: Warn,
+    skip: Path | None = None,
+    pick: Callable[[list[Path]], list[Path]] | None = None,
+) -> Iterator[InputDocument]:
     """`read_documents` one file at a time: only the file being chunked is held in memory.
-    Nothing under `skip` (the OUTPUT folder) is read."""
+    Nothing under `skip` (the OUTPUT folder) is read; `pick` may choose among the files."""
     paths = input_files(folder, skip, warn)
+    if pick is not None:
+        paths = pick(paths)
     usable = 0
     for path in paths:
         doc = _read_document(path, warn)
