@@ -17,12 +17,12 @@ from augmentoolkit.control_flow_functions.chunking import (
     chunk_sentences,
     clean_whitespace,
     count_tokens,
-    decode_bytes,
     parse_source_info,
     read_documents,
     split_sentences,
     strip_gutenberg,
 )
+from augmentoolkit.control_flow_functions.decoding import decode_bytes
 from augmentoolkit.control_flow_functions.inputs import list_input_files
 from augmentoolkit.errors import InputError
 from augmentoolkit.records import content_id
@@ -302,7 +302,10 @@ def test_read_encodings(tmp_path: Path) -> None:
     (tmp_path / "b_utf16.txt").write_bytes("\ufeffÉté à Paris.".encode("utf-16-le"))
     (tmp_path / "c_latin1.txt").write_bytes("Été à Paris.".encode("latin-1"))
     docs, warnings = read_all(tmp_path)
-    assert warnings == []
+    assert warnings == [  # one line for each file that was not UTF-8, naming the encoding
+        f"{tmp_path / 'b_utf16.txt'}: not UTF-8; read as utf-16.",
+        f"{tmp_path / 'c_latin1.txt'}: not UTF-8; read as cp1252.",
+    ]
     assert [d.path.name for d in docs] == ["a_bom.txt", "b_utf16.txt", "c_latin1.txt"]
     assert [d.text for d in docs] == ["Été à Paris."] * 3
 
@@ -511,3 +514,42 @@ def test_odd_entries_in_the_input_folder_are_skipped_with_one_line_each(tmp_path
     assert any("again" in w and "loop" in w for w in warnings)
     assert any("gone.txt" in w and "does not exist" in w for w in warnings)
     assert any("pipe.txt" in w and "not a regular file" in w for w in warnings)
+
+
+RUSSIAN = (
+    "Пчёлы согревают улей, сокращая свои летательные мышцы. "
+    "Летом в семье может быть двадцать тысяч рабочих пчёл. "
+)
+CHINESE = "蜜蜂通过颤动飞行肌肉来保持蜂巢温暖。夏天，一个蜂群可以容纳两万只工蜂。"
+JAPANESE = "ミツバチは飛翔筋を震わせて巣を暖かく保つ。夏には一つの群れに二万匹の働き蜂がいる。"
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "told"),
+    [
+        (RUSSIAN * 2, "cp1251", "cp1251"),
+        (RUSSIAN * 2, "koi8-r", "koi8-r"),
+        (CHINESE * 2, "gb2312", "gb18030"),  # GB18030 is GB2312's superset: same text
+        (JAPANESE * 2, "shift_jis", "cp932"),  # Microsoft's Shift_JIS superset: same text
+        ("Le café est prêt. Où est la crème brûlée?", "cp1252", "cp1252"),
+    ],
+)
+def test_legacy_encodings_are_detected_and_named(
+    tmp_path: Path, text: str, encoding: str, told: str
+) -> None:
+    (tmp_path / "legacy.txt").write_bytes(text.encode(encoding))
+    docs, warnings = read_all(tmp_path)
+    assert [d.text for d in docs] == [text]
+    assert warnings == [f"{tmp_path / 'legacy.txt'}: not UTF-8; read as {told}."]
+
+
+def test_bytes_no_encoding_reads_cleanly_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    # pieces in three encodings glued into one file: no one encoding reads it all
+    glued = (RUSSIAN * 2).encode("koi8-r") + (CHINESE * 2).encode("gb2312")
+    glued += ("Le café est prêt. " * 5).encode("cp1252")
+    (tmp_path / "noise.txt").write_bytes(glued)
+    (tmp_path / "fine.txt").write_text("A fine text. It is read.", encoding="utf-8")
+    docs, warnings = read_all(tmp_path)
+    assert [d.path.name for d in docs] == ["fine.txt"]
+    assert len(warnings) == 1 and "noise.txt: skipped" in warnings[0]
+    assert "could not be told with confidence" in warnings[0] and "Save it as UTF-8" in warnings[0]

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from augmentoolkit.control_flow_functions.decoding import decode_text
 from augmentoolkit.control_flow_functions.inputs import Warn, input_files
 from augmentoolkit.errors import InputError
 from augmentoolkit.records import Chunk, SourceInfo, content_id
@@ -72,59 +73,6 @@ def parse_source_info(path: Path) -> SourceInfo:
         author=match["author"].strip(),
         published=(match["year"] or "").strip(),
     )
-
-
-# --------------------------------------------------------------------------- decoding
-
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-# C0 controls other than tab, newline, vertical tab, form feed and carriage return, plus DEL and
-# the C1 range that a Latin-1 decode of binary data produces.
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
-_BINARY_SAMPLE_CHARS = 65536
-_BINARY_CONTROL_SHARE = 0.05
-
-
-def decode_bytes(data: bytes) -> str | None:
-    """Decode a text file's bytes, or None if they look binary. Example: b'caf\\xe9' -> 'café'."""
-    if data.startswith(_UTF16_BOMS):
-        return _decode_or_none(data, "utf-16")
-    bom_less_utf16 = _guess_utf16(data)
-    if bom_less_utf16:
-        return _decode_or_none(data, bom_less_utf16)
-    if b"\x00" in data:
-        return None
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        text = _decode_or_none(data, encoding)
-        if text is not None:
-            return None if _looks_binary(text) else text
-    return None  # unreachable: latin-1 decodes any bytes
-
-
-def _decode_or_none(data: bytes, encoding: str) -> str | None:
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError:
-        return None
-
-
-def _guess_utf16(data: bytes) -> str | None:
-    """'utf-16-le'/'utf-16-be' for BOM-less UTF-16 text: NULs in nearly every other byte."""
-    sample = data[:4096]
-    half = len(sample) // 2
-    if half < 2:
-        return None
-    odd_nuls, even_nuls = sample[1::2].count(0), sample[0::2].count(0)
-    if odd_nuls > 0.7 * half and even_nuls < 0.1 * half:
-        return "utf-16-le"
-    if even_nuls > 0.7 * half and odd_nuls < 0.1 * half:
-        return "utf-16-be"
-    return None
-
-
-def _looks_binary(text: str) -> bool:
-    sample = text[:_BINARY_SAMPLE_CHARS]
-    controls = len(_CONTROL_CHARS.findall(sample))
-    return controls > _BINARY_CONTROL_SHARE * max(len(sample), 1)
 
 
 # --------------------------------------------------------------------------- reading
@@ -195,10 +143,13 @@ def _read_text(path: Path, warn: Warn) -> str | None:
     except OSError as error:
         warn(f"{path}: skipped, it cannot be read ({error.strerror or error}).")
         return None
-    text = decode_bytes(data)
-    if text is None:
-        warn(f"{path}: skipped, it looks like a binary file, not text.")
+    decoded = decode_text(data)
+    if isinstance(decoded, str):
+        warn(f"{path}: skipped, {decoded}")
         return None
+    text, encoding = decoded
+    if encoding != "utf-8":
+        warn(f"{path}: not UTF-8; read as {encoding}.")
     text = _normalise_newlines(text)
     if suffix == ".jsonl":
         return "\n\n".join(_jsonl_texts(path, text, warn))
