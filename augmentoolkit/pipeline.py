@@ -33,12 +33,10 @@ from augmentoolkit.context import (
     note_changed_settings,
     run_fingerprint,
 )
-from augmentoolkit.control_flow_functions.chunking import iter_chunks, iter_documents
 from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
 from augmentoolkit.control_flow_functions.judging import save_judgement_chart
 from augmentoolkit.control_flow_functions.progress import StageOutcome
-from augmentoolkit.control_flow_functions.trial import trial_chunks
-from augmentoolkit.errors import InputError, PipelineEmpty, RunIncomplete
+from augmentoolkit.errors import InputError, RunIncomplete
 from augmentoolkit.estimate import estimate_run
 from augmentoolkit.generation_functions.endpoints import REQUEST_PRIORITY
 from augmentoolkit.generation_functions.engine_wrapper import Backend
@@ -47,19 +45,20 @@ from augmentoolkit.generation_functions.generation_step import (
     GenerationContext,
     ItemTrace,
 )
-from augmentoolkit.io_utils import atomic_text_writer, remove_stale_temp_files
+from augmentoolkit.io_utils import remove_stale_temp_files
 from augmentoolkit.output_lock import OutputLock, ensure_open_files
 from augmentoolkit.progress_board import BoardStats, ProgressBoard
+from augmentoolkit.reading import input_chunks, write_chunks
 from augmentoolkit.records import Chunk, Conversation, QAPair, source_file
 from augmentoolkit.report import ChartCounts, write_run_report
 from augmentoolkit.stage_folders import StageFolders
-from augmentoolkit.stages import STAGES, Stage, stage_named, stage_steps
+from augmentoolkit.stages import STAGES, Stage, stage_named
+from augmentoolkit.tally import Tally, check_not_empty, line, server_gave_up
 from augmentoolkit.window import Item, run_window
 
 log = logging.getLogger(__name__)
 CHUNKS_FILE = "chunks/chunks.jsonl"
 FILES_BESIDE_CONNECTIONS = 64  # the store, ledger, stage files, logs, the interpreter's own
-SERVER_GAVE_UP = "the server gave up on a call (a rerun finishes it)"
 JUDGEMENT_CHART = "worthy_for_questions/judgement.png"  # with SYSTEM.GRAPH
 
 
@@ -67,13 +66,6 @@ def tell_user(line: str) -> None:
     """A line for the person running the pipeline, also kept in the run log."""
     print(line, file=sys.stderr, flush=True)
     log.debug("%s", line)
-
-
-def server_gave_up(stage: Stage, items: int) -> StageOutcome:
-    """A stage's counts for a chunk it could not finish: every item failed (not a verdict)."""
-    outcome = StageOutcome(stage.name, items_in=items, failed=items)
-    outcome.reasons[SERVER_GAVE_UP] = items
-    return outcome
 
 
 @dataclass
@@ -87,12 +79,18 @@ class PipelineRun:
     stages: tuple[Stage, ...] = STAGES
     say: Callable[[str], None] = tell_user
     counts: ChartCounts = field(default_factory=ChartCounts)
-    outcomes: dict[str, StageOutcome] = field(default_factory=dict)
+    tally: Tally = field(init=False)
     chunk_total: int = 0
     unfinished: int = 0  # chunks whose flow a server failure cut short (rerun finishes them)
     board: ProgressBoard | None = None
     lock: OutputLock | None = None
-    _clock: dict[str, tuple[float, float]] = field(default_factory=dict)  # first start, last end
+
+    def __post_init__(self) -> None:
+        self.tally = Tally(self.config, self.ctx.stats)
+
+    @property
+    def outcomes(self) -> dict[str, StageOutcome]:
+        return self.tally.outcomes
 
     @classmethod
     def open(
@@ -123,35 +121,16 @@ class PipelineRun:
     def chunk_inputs(self) -> int:
         """Stream the inputs into chunks/chunks.jsonl (whole, then renamed); the chunk count."""
         started = time.monotonic()
-        system = self.config.SYSTEM
         warn = lambda line: self.tell(f"warning: {line}")  # noqa: E731
-        folder = self.config.PATH.INPUT
-        chunks: Iterable[Chunk]
-        if system.USE_SUBSET:  # a trial across the files, reading no further than it needs
-            chunks = trial_chunks(folder, system.SUBSET_SIZE, system.CHUNK_SIZE, warn, self.output)
-        else:
-            docs = iter_documents(folder, warn, skip=self.output)
-            chunks = iter_chunks(docs, system.CHUNK_SIZE, warn)
-        count = tokens = 0
-        with atomic_text_writer(self.output / CHUNKS_FILE) as out:
-            for chunk in chunks:
-                row = chunk.to_dict()
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                self.counts.add_chunks([row])
-                count, tokens = count + 1, tokens + chunk.tokens
+        chunks = input_chunks(self.config, warn)
+        count, tokens = write_chunks(chunks, self.output / CHUNKS_FILE, self.counts)
         self.chunk_total = count
-        if not count:
-            raise InputError(
-                f"PATH.INPUT: the files in {self.config.PATH.INPUT} hold no sentence with a word "
-                "in it (only punctuation, numbers or blank lines?). Add texts of prose, or "
-                "change PATH.INPUT in config.yaml."
-            )
         self.tell(
             estimate_run(self.config, count, tokens, self.ctx.prompts, self.stages).describe()
         )
         outcome = StageOutcome("read and chunk", items_in=count, kept=count)
         outcome.seconds = time.monotonic() - started
-        self._report_line(outcome)
+        self.tell(self.tally.record(outcome))
         return count
 
     # 2-7. the stage table ---------------------------------------------------------------------
@@ -205,12 +184,12 @@ class PipelineRun:
                 started = time.monotonic()
                 result = await stage.run(self.ctx, self.config, items)
                 if trace.engine_failures:  # not stored, so not final: a rerun redoes the chunk
-                    self._tally(stage, server_gave_up(stage, len(items)), started)
+                    self.tally.add(stage, server_gave_up(stage, len(items)), started)
                     self.unfinished += 1
                     for skipped in (stage, *pending):
                         self._advance(skipped)
                     return
-                self._tally(stage, result.outcome, started)
+                self.tally.add(stage, result.outcome, started)
                 if trace.too_long:
                     self._warn_too_long(stage, items[0], trace.too_long)
                     trace.too_long.clear()
@@ -299,23 +278,12 @@ class PipelineRun:
         return self.chunk_total
 
     def _board_stats(self) -> BoardStats:
-        calls = {stage.name: self._calls(stage)[0] for stage in self.stages}
+        calls = {stage.name: self.tally.calls(stage)[0] for stage in self.stages}
         return BoardStats(calls=calls, cost=self.ctx.engine.cost())
 
     def _advance(self, stage: Stage) -> None:
         if self.board is not None:
             self.board.advance(stage.name)
-
-    def _tally(self, stage: Stage, part: StageOutcome, started: float) -> None:
-        self.outcomes.setdefault(stage.name, StageOutcome(stage.name)).absorb(part)
-        first, _ = self._clock.get(stage.name, (started, 0.0))
-        self._clock[stage.name] = (first, time.monotonic())
-
-    def _calls(self, stage: Stage) -> tuple[int, int]:
-        """Model calls and tokens of the stage's steps so far in this run."""
-        names = stage_steps(stage, self.config)
-        stats = [self.ctx.stats[name] for name in names if name in self.ctx.stats]
-        return sum(s.requests for s in stats), sum(s.tokens for s in stats)
 
     def tell(self, line: str) -> None:
         """A line for the person running the pipeline, above the progress bars if they show."""
@@ -345,32 +313,11 @@ class PipelineRun:
 
     def _finish(self, stage: Stage) -> StageOutcome:
         """Count the stage's calls, tokens and time; print its line; stop if it kept nothing."""
-        outcome = self.outcomes.setdefault(stage.name, StageOutcome(stage.name))
-        outcome.calls, outcome.tokens = self._calls(stage)
-        first, last = self._clock.get(stage.name, (0.0, 0.0))
-        outcome.seconds = last - first
-        self._report_line(outcome)
-        if self.unfinished:
-            return outcome  # the run ends as incomplete, not as empty
-        if outcome.items_in and not outcome.kept:
-            raise PipelineEmpty(
-                f"stage '{outcome.stage}' kept none of its {outcome.items_in} items: "
-                f"{outcome.top_reasons() or 'no reason recorded'}. Look at the stage's folder "
-                f"under {self.output} and the model's replies in {self.output / 'store'}."
-            )
-        if not outcome.items_in:
-            raise PipelineEmpty(
-                f"stage '{outcome.stage}' received nothing to work on. Check the stage before it."
-            )
+        outcome = self.tally.close(stage)
+        self.tell(line(outcome))
+        if not self.unfinished:  # an incomplete run ends as incomplete, not as empty
+            check_not_empty(outcome, self.output)
         return outcome
-
-    def _report_line(self, outcome: StageOutcome) -> None:
-        self.outcomes[outcome.stage] = outcome
-        self.tell(
-            f"{outcome.stage}: in {outcome.items_in}, kept {outcome.kept}, dropped "
-            f"{outcome.dropped}, failed {outcome.failed}, calls {outcome.calls}, "
-            f"tokens {outcome.tokens}, {outcome.seconds:.1f}s"
-        )
 
 
 async def run_pipeline(

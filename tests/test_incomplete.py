@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from augmentoolkit.errors import RunIncomplete
-from augmentoolkit.pipeline import SERVER_GAVE_UP, run_pipeline
+from augmentoolkit.pipeline import run_pipeline
+from augmentoolkit.tally import SERVER_GAVE_UP
 from tests.conftest import REPO, ConfigFactory
 from tests.fake_model import reply
 from tests.llm_server import ScriptedLLMServer
