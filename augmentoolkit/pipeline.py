@@ -231,6 +231,7 @@ class PipelineRun:
             self.ctx.stats,
             self.counts,
             self.incomplete_message() if self.unfinished else "",
+            self.ctx.store.spent(),
         )
         if self.config.SYSTEM.GRAPH:
             chart = self.output / JUDGEMENT_CHART

@@ -20,6 +20,7 @@ from typing import Any
 from augmentoolkit.control_flow_functions.progress import StageOutcome
 from augmentoolkit.control_flow_functions.validation import CHECKS
 from augmentoolkit.generation_functions.engine_wrapper import ModelUsage
+from augmentoolkit.generation_functions.store import CallUsage
 from augmentoolkit.io_utils import write_text_atomic
 
 CHART_DIR = "report"
@@ -204,6 +205,39 @@ def _draw_charts(folder: Path, counts: ChartCounts) -> list[Path]:
     return charts
 
 
+def folder_section(
+    spent: dict[str, CallUsage],
+    this_run: dict[str, ModelUsage],
+    prices: dict[str, tuple[float, float]],
+) -> list[str]:
+    """What the whole output folder cost, over every run that built it, with this run's share:
+    a resumed run's own figures are only what it added."""
+    lines = [
+        "## The whole output folder (every run that built it)",
+        "",
+        "| model | calls stored | prompt tokens | completion tokens | cost (USD) | this run's "
+        "requests |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    total = 0.0
+    for model, u in sorted(spent.items()):
+        input_price, output_price = prices.get(model, (0.0, 0.0))
+        cost = (u.prompt_tokens * input_price + u.completion_tokens * output_price) / 1e6
+        total += cost
+        mine = this_run[model].requests if model in this_run else 0
+        lines.append(
+            f"| {model} | {u.requests} | {u.prompt_tokens} | {u.completion_tokens} | "
+            f"{cost:.4f} | {mine} |"
+        )
+    lines += [
+        "",
+        f"Cost of the whole folder: ${total:.4f} at today's prices (requests the server gave up "
+        "on are not stored, so they are counted above for this run only).",
+        "",
+    ]
+    return lines
+
+
 def write_run_report(
     output: Path,
     outcomes: list[StageOutcome],
@@ -212,9 +246,11 @@ def write_run_report(
     step_stats: dict[str, Any],
     counts: ChartCounts,
     incomplete: str = "",
+    folder_spent: dict[str, CallUsage] | None = None,
 ) -> Path:
     """Write run_report.md (and its charts) and return its path. `incomplete` says which chunks
-    did not finish, when some did not."""
+    did not finish, when some did not; `folder_spent` is what every run that built this output
+    folder paid for the calls stored in it (Store.spent)."""
     lines = [
         "# Run report",
         "",
@@ -246,10 +282,10 @@ def write_run_report(
             f"| {model} | {u.requests} | {u.retries} | {u.failures} | "
             f"{u.prompt_tokens} | {u.completion_tokens} | {cost:.4f} |"
         )
+    lines += ["", f"Total cost: ${total:.4f} (prices from the COST section of the config).", ""]
+    if folder_spent is not None:
+        lines += folder_section(folder_spent, usage, prices)
     lines += [
-        "",
-        f"Total cost: ${total:.4f} (prices from the COST section of the config).",
-        "",
         "## Steps",
         "",
         "| step | requests | cache hits | unparsed replies | successes | final failures |",

@@ -32,7 +32,7 @@ from augmentoolkit.generation_functions.prompts import (
     RenderedPrompt,
     render,
 )
-from augmentoolkit.generation_functions.store import Store, call_key
+from augmentoolkit.generation_functions.store import CallUsage, Store, call_key
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ class GenerationStep(Generic[T]):
         errors: list[str] = []
         completions: list[str] = []
         finishes: list[str] = []
+        spent = CallUsage()  # every try's requests and tokens, kept with the record
         for attempt in range(ctx.parse_retries + 1):
             try:
                 stats.requests += 1
@@ -179,6 +180,11 @@ class GenerationStep(Generic[T]):
             completions.append(completion.text)
             finishes.append(completion.finish_reason)
             stats.tokens += completion.prompt_tokens + completion.completion_tokens
+            spent = CallUsage(
+                spent.requests + 1,
+                spent.prompt_tokens + completion.prompt_tokens,
+                spent.completion_tokens + completion.completion_tokens,
+            )
             try:
                 value = self._parse(finished_part(completion.text, completion.finish_reason))
             except ParseError as error:
@@ -186,10 +192,12 @@ class GenerationStep(Generic[T]):
                 errors.append(str(error))
                 continue
             stats.successes += 1
-            store.put(self._record(key, prompt, model, completions, finishes, errors, ok=True))
+            store.put(
+                self._record(key, prompt, model, completions, finishes, errors, ok=True), spent
+            )
             return StepResult(True, value, tuple(errors), False, key)
         stats.failures += 1
-        store.put(self._record(key, prompt, model, completions, finishes, errors, ok=False))
+        store.put(self._record(key, prompt, model, completions, finishes, errors, ok=False), spent)
         log.debug("%s: permanent failure after %d tries: %s", self.name, len(errors), errors[-1])
         return StepResult(False, None, tuple(errors), False, key)
 

@@ -30,6 +30,7 @@ import logging
 import sqlite3
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -54,6 +55,10 @@ CREATE TABLE IF NOT EXISTS records (
     key TEXT NOT NULL,
     dict_id INTEGER NOT NULL,
     data BLOB NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    requests INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
     UNIQUE (step, key)
 );
 CREATE INDEX IF NOT EXISTS records_order ON records (step, id);
@@ -76,6 +81,15 @@ def _decompress(blob: bytes, zdict: bytes) -> bytes:
     return unpacker.decompress(blob) + unpacker.flush()
 
 
+@dataclass(frozen=True)
+class CallUsage:
+    """What producing one record (or many) cost: requests and tokens."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class StepStore:
     """The records of one step: get by key, put (replacing), and compression with its zdict."""
 
@@ -94,12 +108,24 @@ class StepStore:
         ).fetchone()
         return None if row is None else self.store.decode(row[0], row[1])
 
-    def put(self, record: dict[str, Any]) -> None:
-        """Store one record (must hold "key"), replacing any with its key; committed at once."""
+    def put(self, record: dict[str, Any], usage: CallUsage | None = None) -> None:
+        """Store one record (must hold "key"), replacing any with its key; committed at once.
+        `usage` is what producing it cost (requests and tokens of every try)."""
         dict_id, blob = self.encode(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        spent = usage or CallUsage()
         self.store.db.execute(
-            "INSERT OR REPLACE INTO records (step, key, dict_id, data) VALUES (?, ?, ?, ?)",
-            (self.id, record["key"], dict_id, blob),
+            "INSERT OR REPLACE INTO records (step, key, dict_id, data, model, requests, "
+            "prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.id,
+                record["key"],
+                dict_id,
+                blob,
+                str(record.get("model", "")),
+                spent.requests,
+                spent.prompt_tokens,
+                spent.completion_tokens,
+            ),
         )
 
     def encode(self, data: bytes) -> tuple[int, bytes]:
@@ -154,6 +180,15 @@ class Store:
     def count(self) -> int:
         """Records of all steps."""
         return int(self.db.execute("SELECT count(*) FROM records").fetchone()[0])
+
+    def spent(self) -> dict[str, CallUsage]:
+        """What every stored call cost, per model: all the runs that built this folder (calls
+        migrated from a JSONL store count as requests only: it kept no token counts)."""
+        rows = self.db.execute(
+            "SELECT model, sum(max(requests, 1)), sum(prompt_tokens), sum(completion_tokens) "
+            "FROM records GROUP BY model ORDER BY model"
+        )
+        return {model: CallUsage(int(r), int(p), int(c)) for model, r, p, c in rows}
 
     def close(self) -> None:
         if not self._closed:
