@@ -105,6 +105,7 @@ class SystemConfig:
     STREAMING: bool
     CHUNKS_IN_FLIGHT: int
     PROGRESS_INTERVAL: float
+    EVAL_SHARE: float
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "STREAMING": (bool, True, None),
         "CHUNKS_IN_FLIGHT": (int, 0, 0),
         "PROGRESS_INTERVAL": (float, 30.0, 0.1),
+        "EVAL_SHARE": (float, 0.05, Between(0.0, 0.5)),
     },
     "APHRODITE": {
         "MODEL": (str, "", None),

@@ -36,6 +36,7 @@ from augmentoolkit.context import (
 from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
 from augmentoolkit.control_flow_functions.judging import save_judgement_chart
 from augmentoolkit.control_flow_functions.progress import StageOutcome
+from augmentoolkit.control_flow_functions.split import write_split
 from augmentoolkit.errors import InputError, RunIncomplete
 from augmentoolkit.estimate import estimate_run
 from augmentoolkit.generation_functions.endpoints import REQUEST_PRIORITY
@@ -212,6 +213,12 @@ class PipelineRun:
                 yield conversation
 
         paths = write_datasets(conversations(), self._kept_items(QAPair), self.output)
+        sides = write_split(self.output, self.config.SYSTEM.EVAL_SHARE, self.config.SYSTEM.SEED)
+        if sides:
+            self.tell(
+                f"split: {sides['train']} conversations for training, {sides['eval']} for "
+                f"evaluation, in {self.output / 'split'} (no chunk or answer on both sides)"
+            )
         if self.config.SYSTEM.META_DATAGEN:
             write_meta_datagen(self.ctx.store, self.output / "meta_datagen")
         count = f"{written[0]} conversation{'' if written[0] == 1 else 's'}"
