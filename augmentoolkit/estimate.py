@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from augmentoolkit.config import Config
 from augmentoolkit.control_flow_functions.chunking import count_tokens
+from augmentoolkit.generation_functions.engine_wrapper import dollars
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.stages import STAGES, Stage
 
@@ -44,14 +45,14 @@ def estimate_run(
     """Calls and tokens a run over these chunks will likely need, and their price. Each call
     is priced as its prompt file plus the average chunk (every prompt shows the chunk or its
     pairs)."""
-    cost = config.COST
+    section = config.COST
     price = {
-        "small": (cost.LOGICAL_INPUT_PRICE, cost.LOGICAL_OUTPUT_PRICE),
-        "large": (cost.LARGE_INPUT_PRICE, cost.LARGE_OUTPUT_PRICE),
+        "small": (section.LOGICAL_INPUT_PRICE, section.LOGICAL_OUTPUT_PRICE),
+        "large": (section.LARGE_INPUT_PRICE, section.LARGE_OUTPUT_PRICE),
     }
     average_chunk = chunk_tokens / chunk_count if chunk_count else 0.0
     items = float(chunk_count)
-    calls = prompt_in = reply_out = dollars = 0.0
+    calls = prompt_in = reply_out = cost = 0.0
     for stage in stages:
         for guess in stage.guess(config):
             count = items * guess.per_item
@@ -60,7 +61,6 @@ def estimate_run(
             calls += count
             prompt_in += tokens_in
             reply_out += tokens_out
-            input_price, output_price = price[guess.role]
-            dollars += (tokens_in * input_price + tokens_out * output_price) / 1e6
+            cost += dollars(price, guess.role, tokens_in, tokens_out)  # priced per role here
         items *= stage.fanout(config)
-    return Estimate(round(calls), round(prompt_in), round(reply_out), dollars)
+    return Estimate(round(calls), round(prompt_in), round(reply_out), cost)

@@ -19,7 +19,7 @@ from typing import Any
 
 from augmentoolkit.control_flow_functions.progress import StageOutcome
 from augmentoolkit.control_flow_functions.validation import CHECKS
-from augmentoolkit.generation_functions.engine_wrapper import ModelUsage
+from augmentoolkit.generation_functions.engine_wrapper import ModelUsage, dollars
 from augmentoolkit.generation_functions.store import CallUsage
 from augmentoolkit.io_utils import write_text_atomic
 
@@ -221,8 +221,7 @@ def folder_section(
     ]
     total = 0.0
     for model, u in sorted(spent.items()):
-        input_price, output_price = prices.get(model, (0.0, 0.0))
-        cost = (u.prompt_tokens * input_price + u.completion_tokens * output_price) / 1e6
+        cost = dollars(prices, model, u.prompt_tokens, u.completion_tokens)
         total += cost
         mine = this_run[model].requests if model in this_run else 0
         lines.append(
@@ -275,8 +274,7 @@ def write_run_report(
     ]
     total = 0.0
     for model, u in sorted(usage.items()):
-        input_price, output_price = prices.get(model, (0.0, 0.0))
-        cost = (u.prompt_tokens * input_price + u.completion_tokens * output_price) / 1e6
+        cost = dollars(prices, model, u.prompt_tokens, u.completion_tokens)
         total += cost
         lines.append(
             f"| {model} | {u.requests} | {u.retries} | {u.failures} | "

@@ -260,3 +260,12 @@ def test_context_overflow_wordings_of_common_servers(message: str, too_long: boo
     from augmentoolkit.generation_functions.engine_wrapper import TOO_LONG
 
     assert bool(TOO_LONG.search(message)) is too_long
+
+
+def test_dollars_prices_tokens_per_million_and_nothing_without_a_price() -> None:
+    from augmentoolkit.generation_functions.engine_wrapper import dollars
+
+    prices = {"m": (1.0, 2.0)}
+    assert dollars(prices, "m", 1_000_000, 0) == 1.0
+    assert dollars(prices, "m", 500_000, 250_000) == 1.0
+    assert dollars(prices, "other", 10**9, 10**9) == 0.0

@@ -82,6 +82,19 @@ class Completion:
     finish_reason: str
 
 
+def dollars(
+    prices: dict[str, tuple[float, float]],
+    model: str,
+    prompt_tokens: float,
+    completion_tokens: float,
+) -> float:
+    """What these tokens of `model` cost at `prices` (USD per million prompt, completion
+    tokens); nothing for a model without a price. Example: ({"m": (1.0, 2.0)}, "m", 10**6, 0)
+    -> 1.0."""
+    input_price, output_price = prices.get(model, (0.0, 0.0))
+    return (prompt_tokens * input_price + completion_tokens * output_price) / 1_000_000
+
+
 @dataclass
 class ModelUsage:
     """Counters for one model."""
@@ -155,11 +168,10 @@ class EngineWrapper:
 
     def cost(self) -> float:
         """Dollars spent so far at the configured prices."""
-        total = 0.0
-        for model, usage in self.usage.items():
-            input_price, output_price = self.prices.get(model, (0.0, 0.0))
-            total += usage.prompt_tokens * input_price + usage.completion_tokens * output_price
-        return total / 1_000_000
+        return sum(
+            dollars(self.prices, model, usage.prompt_tokens, usage.completion_tokens)
+            for model, usage in self.usage.items()
+        )
 
     def _check_budget(self) -> None:
         if self.budget and self.cost() >= self.budget:
