@@ -134,12 +134,17 @@ def uses_grammars(config: Config) -> bool:
     return grammars == "always" or (grammars == "auto" and embedded)
 
 
+def requests_in_flight(engine: EngineWrapper) -> int:
+    """The most requests all servers may have in flight at once (each endpoint's ceiling)."""
+    return sum(endpoint.limiter.ceiling for endpoint in engine.endpoints)
+
+
 def chunks_in_flight(config: Config, engine: EngineWrapper) -> int:
     """SYSTEM.CHUNKS_IN_FLIGHT, or twice the requests all servers may have in flight: enough
     chunks to keep every slot busy, few enough that memory stays small."""
     if config.SYSTEM.CHUNKS_IN_FLIGHT:
         return config.SYSTEM.CHUNKS_IN_FLIGHT
-    return max(2, 2 * sum(endpoint.limiter.ceiling for endpoint in engine.endpoints))
+    return max(2, 2 * requests_in_flight(engine))
 
 
 def shaping_settings(config: Config) -> dict[str, Any]:

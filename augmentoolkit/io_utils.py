@@ -102,11 +102,6 @@ class JsonListWriter:
         self.out.write("\n]\n" if self.count else "]\n")
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def remove_stale_temp_files(folder: Path) -> int:
     """Delete temp files a killed run left behind (".name.XXXX.tmp"); returns how many."""
     stale = [p for p in folder.rglob(".*.tmp") if p.is_file()]

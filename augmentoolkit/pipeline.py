@@ -31,6 +31,7 @@ from augmentoolkit.context import (
     build_context,
     chunks_in_flight,
     note_changed_settings,
+    requests_in_flight,
     run_fingerprint,
 )
 from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
@@ -100,14 +101,15 @@ class PipelineRun:
         output = config.PATH.OUTPUT
         lock = OutputLock(output)
         lock.acquire()  # before anything is written: one run per OUTPUT
+        ctx: GenerationContext | None = None
         try:
-            servers = len(config.API.base_urls) if config.SYSTEM.MODE == "api" else 1
-            needed = config.SYSTEM.CONCURRENCY_LIMIT * servers + FILES_BESIDE_CONNECTIONS
-            ensure_open_files(needed)
-            remove_stale_temp_files(output)
             ctx = build_context(config, backend, stages)
+            ensure_open_files(requests_in_flight(ctx.engine) + FILES_BESIDE_CONNECTIONS)
+            remove_stale_temp_files(output)
             folders = StageFolders(output, stages, run_fingerprint(config, ctx, stages))
         except BaseException:
+            if ctx is not None:
+                ctx.store.close()
             lock.release()
             raise
         run = cls(config, ctx, folders, stages, lock=lock)
