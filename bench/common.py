@@ -257,11 +257,13 @@ def write_config(
     input_dir: Path = SAMPLE_DIR,
     output: Path | None = None,
     name: str = "config.yaml",
+    api: dict[str, Any] | None = None,
     **system: Any,
 ) -> Any:
     """Write a config.yaml for the sample text (or `input_dir`) into `folder`; load it for real.
 
-    Keyword arguments are SYSTEM settings, e.g. USE_SUBSET=True, SUBSET_SIZE=6.
+    Keyword arguments are SYSTEM settings, e.g. USE_SUBSET=True, SUBSET_SIZE=6; `api` overrides
+    API settings, e.g. {"MAX_RETRIES": 1}.
     """
     from augmentoolkit.config import load_config
 
@@ -277,6 +279,7 @@ def write_config(
             "LOGICAL_MODEL": "small-model",
             "LARGE_LOGICAL_MODEL": "large-model",
             "MAX_RETRIES": 2,
+            **(api or {}),
         },
         "SYSTEM": dict(system),
     }

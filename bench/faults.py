@@ -32,7 +32,6 @@ import sys
 from pathlib import Path
 
 import common
-import yaml
 
 from tests.fake_model import reply
 from tests.llm_server import ScriptedLLMServer
@@ -91,10 +90,8 @@ def drill(
             USE_SUBSET=True,
             SUBSET_SIZE=subset,
             CONCURRENCY_LIMIT=8,
+            api={"MAX_RETRIES": 1, "REQUEST_TIMEOUT": TIMEOUT},
         )
-        data = yaml.safe_load(written.source.read_text(encoding="utf-8"))
-        data["API"].update({"MAX_RETRIES": 1, "REQUEST_TIMEOUT": TIMEOUT})
-        written.source.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return Path(written.source)
 
     server.reset()
