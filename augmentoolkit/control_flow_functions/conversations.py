@@ -25,23 +25,20 @@ from augmentoolkit.generation_functions.parsers import format_qa_list, parse_con
 from augmentoolkit.records import Conversation, ConversationPlan, Turn
 
 WRITE_SAMPLING = Sampling(0.7, 1.0, 2500)
-WRITE_ASSISTANT = "write_conversation_assistant"
-WRITE_CHARACTERS = "write_conversation_characters"
-WRITE_STEPS = (WRITE_ASSISTANT, WRITE_CHARACTERS)
 WRITE_ATTEMPTS = 2  # a conversation the verifier rejects is written once more
 
 # The two writers as declared (names, role, the values their prompts get); each plan gets its
 # own copy whose parser knows the speakers and whose validator knows the pairs.
 WRITERS = {
     True: GenerationStep(
-        WRITE_ASSISTANT,
+        "write_conversation_assistant",
         partial(parse_conversation, asker=USER_NAME, answerer=ASSISTANT_NAME),
         WRITE_SAMPLING,
         role="large",
         variables=frozenset({"qa_list"}),
     ),
     False: GenerationStep(
-        WRITE_CHARACTERS,
+        "write_conversation_characters",
         partial(parse_conversation, asker=USER_NAME, answerer=ASSISTANT_NAME),
         WRITE_SAMPLING,
         role="large",
@@ -50,6 +47,7 @@ WRITERS = {
         ),
     ),
 }
+WRITE_STEPS = tuple(step.name for step in WRITERS.values())
 
 
 def writing_step(plan: ConversationPlan) -> GenerationStep[list[tuple[str, str]]]:
