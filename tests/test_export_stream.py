@@ -21,12 +21,7 @@ from augmentoolkit.control_flow_functions.export import (
     write_datasets,
     write_meta_datagen,
 )
-from augmentoolkit.io_utils import (
-    JsonListWriter,
-    atomic_text_writer,
-    read_jsonl,
-    write_jsonl_atomic,
-)
+from augmentoolkit.io_utils import JsonListWriter, atomic_text_writer, write_jsonl_atomic
 from augmentoolkit.records import (
     Chunk,
     Conversation,
@@ -39,6 +34,13 @@ from augmentoolkit.records import (
 # Ids that collide, share prefixes, and differ only beyond the BMP, to pin the order.
 IDS = ["", "a", "a\x00b", "ab", "B", "é", "z", "\uffff", "\U0001f600", "0a1b", "ab"]
 ALPHABET = "abc XYZ \"'\\\n\t/<>&é中文😀\u2028\x00{}[],:"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The reference's reader: one record per "\\n"-ended line (not str.splitlines, which also
+    splits at U+2028 inside a JSON string)."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def _text(rng: random.Random, most: int = 30) -> str:
