@@ -26,6 +26,10 @@ from augmentoolkit.errors import ConfigError
 KEY_ENV_VARS = ("AUGMENTOOLKIT_API_KEY", "OPENAI_API_KEY")
 SECRET_KEYS = ("API.API_KEY",)  # settings whose values no message may show
 MODES = ("api", "aphrodite")
+EXECUTORS = (
+    "local",
+    "ray",
+)  # SYSTEM.EXECUTOR: this process, or a Ray cluster (augmentoolkit/ray_run.py)
 GRAMMAR_CHOICES = ("auto", "always", "never")  # API.GRAMMARS; auto: on for the embedded model
 EMBEDDED = "embedded"  # API.BASE_URL value that names no server (wired by the embedded model)
 
@@ -100,12 +104,16 @@ class SystemConfig:
     PARSE_RETRIES: int
     QA_REGENERATIONS: int
     MIN_ANSWER_GROUNDING: float
+    OUTPUT_LANGUAGE: str  # "": the language of each source text
     SEED: int
     META_DATAGEN: bool
     STREAMING: bool
     CHUNKS_IN_FLIGHT: int
     PROGRESS_INTERVAL: float
     EVAL_SHARE: float
+    EXECUTOR: str
+    RAY_ADDRESS: str
+    RAY_WORKERS: int
 
 
 @dataclass(frozen=True)
@@ -182,12 +190,16 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "PARSE_RETRIES": (int, 2, 0),
         "QA_REGENERATIONS": (int, 2, 0),
         "MIN_ANSWER_GROUNDING": (float, 0.5, Between(0.0, 1.0)),
+        "OUTPUT_LANGUAGE": (str, "", None),
         "SEED": (int, 1048596, 0),
         "META_DATAGEN": (bool, False, None),
         "STREAMING": (bool, True, None),
         "CHUNKS_IN_FLIGHT": (int, 0, 0),
         "PROGRESS_INTERVAL": (float, 30.0, 0.1),
         "EVAL_SHARE": (float, 0.05, Between(0.0, 0.5)),
+        "EXECUTOR": (str, "local", EXECUTORS),
+        "RAY_ADDRESS": (str, "", None),
+        "RAY_WORKERS": (int, 0, Between(0, 4096)),
     },
     "APHRODITE": {
         "MODEL": (str, "", None),
@@ -434,6 +446,8 @@ def _check_combinations(values: dict[str, dict[str, Any]], problems: list[str]) 
         )
     if system["MODE"] == "api":
         _check_urls(api["BASE_URL"], problems)
+    if system["EXECUTOR"] == "ray":
+        _check_ray(system["MODE"], api["BASE_URL"], problems)
     if system["MODE"] == "aphrodite" and api["GRAMMARS"] == "always":
         problems.append(
             "API.GRAMMARS: always sends llama.cpp grammars, which MODE aphrodite cannot take. "
@@ -470,3 +484,20 @@ def _is_http_url(value: str) -> bool:
     except ValueError:
         return False
     return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _check_ray(mode: str, base_url: Any, problems: list[str]) -> None:
+    """Ray workers are other processes, often on other machines: they reach the model over
+    HTTP, so a model that lives inside this process cannot serve them."""
+    if mode == "aphrodite":
+        problems.append(
+            "SYSTEM.EXECUTOR: ray needs model servers reachable over HTTP, but MODE aphrodite "
+            "runs the model inside this process. Serve it (e.g. aphrodite or vllm's OpenAI "
+            "server) and use MODE: api with its URL, or set EXECUTOR: local."
+        )
+    elif base_url == EMBEDDED:
+        problems.append(
+            "SYSTEM.EXECUTOR: ray needs model servers reachable over HTTP, but API.BASE_URL is "
+            "embedded (a model inside this process). Point BASE_URL at your servers, or set "
+            "EXECUTOR: local."
+        )

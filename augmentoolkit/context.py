@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from augmentoolkit.config import EMBEDDED, Config
@@ -23,7 +24,8 @@ from augmentoolkit.generation_functions.engine_wrapper import (
 )
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
 from augmentoolkit.generation_functions.prompts import PromptLibrary
-from augmentoolkit.generation_functions.store import Store
+from augmentoolkit.generation_functions.store import FILE_NAME as STORE_FILE
+from augmentoolkit.generation_functions.store import Store, seal_files
 from augmentoolkit.io_utils import write_json_atomic
 from augmentoolkit.stages import STAGES, Stage
 
@@ -59,9 +61,9 @@ def check_prompts(prompts: PromptLibrary, config: Config, stages: tuple[Stage, .
         prompts.locate_file(filename)
 
 
-def build_backend(config: Config) -> Backend | list[Backend]:
+def build_backend(config: Config, urls: tuple[str, ...] | None = None) -> Backend | list[Backend]:
     """The in-process engine, the embedded small model, one OpenAI client for API.BASE_URL, or
-    one per URL in its list."""
+    one per URL in its list (or in `urls`: a Ray shard's own servers)."""
     if config.SYSTEM.MODE == "aphrodite":
         a = config.APHRODITE
         return AphroditeBackend(
@@ -71,7 +73,7 @@ def build_backend(config: Config) -> Backend | list[Backend]:
     if api.base_urls == (EMBEDDED,):
         return EmbeddedBackend(api.REQUEST_TIMEOUT)
     clients: list[Backend] = [
-        OpenAIBackend(url, api.API_KEY, api.REQUEST_TIMEOUT) for url in api.base_urls
+        OpenAIBackend(url, api.API_KEY, api.REQUEST_TIMEOUT) for url in urls or api.base_urls
     ]
     return clients[0] if len(clients) == 1 else clients
 
@@ -99,12 +101,22 @@ def concurrency(config: Config, backend: Backend | list[Backend]) -> int:
     return config.SYSTEM.CONCURRENCY_LIMIT
 
 
+def open_run_store(output: Path) -> Store:
+    """OUTPUT/store for the run that holds the output lock: every other writer is gone, so
+    their files (Ray shards, earlier attempts) are sealed first and read from then on."""
+    folder = output / "store"
+    seal_files(path for path in folder.glob("*.sqlite3") if path.name != STORE_FILE)
+    return Store(folder)
+
+
 def build_context(
     config: Config,
     backend: Backend | list[Backend] | None = None,
     stages: tuple[Stage, ...] = STAGES,
+    store: Store | None = None,
 ) -> GenerationContext:
-    """Engine, prompt library (checked now) and store for a run of this configuration."""
+    """Engine, prompt library (checked now) and store for a run of this configuration; the
+    store is OUTPUT/store's main file unless one is given (a Ray shard brings its own)."""
     prompts = PromptLibrary(config.PATH.PROMPTS, config.PATH.DEFAULT_PROMPTS)
     check_prompts(prompts, config, stages)
     backend = backend or build_backend(config)
@@ -119,11 +131,12 @@ def build_context(
     return GenerationContext(
         engine=engine,
         prompts=prompts,
-        store=Store(config.PATH.OUTPUT / "store"),
+        store=store or open_run_store(config.PATH.OUTPUT),
         models=model_names(config),
         completion_mode=config.SYSTEM.COMPLETION_MODE,
         parse_retries=config.SYSTEM.PARSE_RETRIES,
         grammars=uses_grammars(config),
+        output_language=config.SYSTEM.OUTPUT_LANGUAGE,
     )
 
 
@@ -164,6 +177,8 @@ def shaping_settings(config: Config) -> dict[str, Any]:
         "MIN_ANSWER_GROUNDING": system.MIN_ANSWER_GROUNDING,
         "REARRANGEMENTS_TO_TAKE": system.REARRANGEMENTS_TO_TAKE,
         "SEED": system.SEED,
+        # Only when set, so that folders made before the key existed keep their fingerprint.
+        **({"OUTPUT_LANGUAGE": system.OUTPUT_LANGUAGE} if system.OUTPUT_LANGUAGE else {}),
     }
 
 

@@ -14,7 +14,9 @@
     ├── RunIncomplete           the server gave up on some chunks' calls: the datasets hold the
     │                           chunks that finished; a rerun finishes the rest (exit 3)
     ├── OutputInUse             another run holds PATH.OUTPUT (exit 4)
-    └── TooFewFiles             the open-file limit is below what CONCURRENCY_LIMIT needs (exit 2)
+    ├── TooFewFiles             the open-file limit is below what CONCURRENCY_LIMIT needs (exit 2)
+    └── ClusterUnavailable      EXECUTOR ray, but Ray is not installed or the cluster cannot be
+                                reached (exit 2)
 
 Exit statuses of processing.py: 0 done; 1 stopped (dead server, budget spent, a stage kept
 nothing); 2 config, prompt or input problem; 3 incomplete (rerun to finish); 4 OUTPUT in use by
@@ -100,6 +102,12 @@ class OutputInUse(AugmentoolkitError):
 
 class TooFewFiles(AugmentoolkitError):
     """The process may not open as many files as SYSTEM.CONCURRENCY_LIMIT needs."""
+
+    exit_status = 2
+
+
+class ClusterUnavailable(AugmentoolkitError):
+    """SYSTEM.EXECUTOR is ray, but Ray is not installed or its cluster does not answer."""
 
     exit_status = 2
 

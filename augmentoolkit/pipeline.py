@@ -49,7 +49,7 @@ from augmentoolkit.generation_functions.generation_step import (
 )
 from augmentoolkit.io_utils import remove_stale_temp_files
 from augmentoolkit.output_lock import OutputLock, ensure_open_files
-from augmentoolkit.progress_board import BoardStats, ProgressBoard
+from augmentoolkit.progress_board import Board, BoardStats, ProgressBoard
 from augmentoolkit.reading import input_chunks, write_chunks
 from augmentoolkit.records import Chunk, Conversation, QAPair, source_file
 from augmentoolkit.report import ChartCounts, write_run_report
@@ -84,8 +84,9 @@ class PipelineRun:
     tally: Tally = field(init=False)
     chunk_total: int = 0
     unfinished: int = 0  # chunks whose flow a server failure cut short (rerun finishes them)
-    board: ProgressBoard | None = None
+    board: Board | None = None  # a ProgressBoard, or a Ray shard's forwarder
     lock: OutputLock | None = None
+    owns: Callable[[str], bool] | None = None  # which chunk ids this run works on; None: all
 
     def __post_init__(self) -> None:
         self.tally = Tally(self.config, self.ctx.stats)
@@ -118,6 +119,7 @@ class PipelineRun:
 
     @property
     def output(self) -> Path:
+        """PATH.OUTPUT: the chunks, the store and the datasets (a shard's folders are below)."""
         return self.config.PATH.OUTPUT
 
     # 1. read and chunk ------------------------------------------------------------------------
@@ -139,39 +141,67 @@ class PipelineRun:
     # 2-7. the stage table ---------------------------------------------------------------------
     async def run_stages(self) -> None:
         """Every stage of the table: streaming (each chunk through all of them), or stage by
-        stage with a barrier between them (SYSTEM.STREAMING False)."""
+        stage with a barrier between them (SYSTEM.STREAMING False); in this process, or on Ray
+        workers (SYSTEM.EXECUTOR ray), which do the same per shard of the chunks."""
+        if self.config.SYSTEM.EXECUTOR == "ray":
+            from augmentoolkit.ray_run import run_on_ray  # Ray is imported only when chosen
+
+            await run_on_ray(self)
+            return
         if not self.config.SYSTEM.STREAMING:
             for stage in self.stages:
                 await self.run_stage(stage)
             return
         board = self._board()
-        await run_window(
-            self._chunk_items(),
-            lambda item: self._flow(item, self.stages),
-            chunks_in_flight(self.config, self.ctx.engine),
-        )
+        await self.work_through_stages()
         board.close()  # every stage is done: the summary lines go below the final bars
-        self._warn_unfinished()
-        for stage in self.stages:
-            self._finish(stage)
+        self.finish_stages()
 
     async def run_stage(self, stage: Stage | str) -> StageOutcome:
         """One stage over every chunk, its items read back from the stage before it."""
+        if self.config.SYSTEM.EXECUTOR == "ray":
+            raise InputError(
+                "running one stage at a time (the notebook's cells) uses this process only: set "
+                "SYSTEM.EXECUTOR: local for it, or run processing.py to run on Ray."
+            )
         stage = stage_named(stage, self.stages) if isinstance(stage, str) else stage
+        self._board()
+        await self._window(stage)
+        self._warn_unfinished()
+        return self._finish(stage)
+
+    async def work_through_stages(self) -> None:
+        """Take every chunk this run owns through the table, without the stages' closing lines:
+        all of it for one chunk at a time (streaming), or stage by stage."""
+        if self.config.SYSTEM.STREAMING:
+            await run_window(
+                self._chunk_items(),
+                lambda item: self._flow(item, self.stages),
+                chunks_in_flight(self.config, self.ctx.engine),
+            )
+            return
+        for stage in self.stages:
+            await self._window(stage)
+
+    async def _window(self, stage: Stage) -> None:
+        """One stage over every chunk, its items read back from the stage before it."""
         index = self.stages.index(stage)
         if index == 0:
             items: Iterable[Item] = self._chunk_items()
         else:
             before = self.stages[index - 1]
             items = ((s, c, before.kept(rows)) for s, c, rows in self.folders.chunks_of(before))
-        self._board()
         await run_window(
             items,
             lambda item: self._flow(item, (stage,)),
             chunks_in_flight(self.config, self.ctx.engine),
         )
+
+    def finish_stages(self) -> None:
+        """The closing line of every stage, after all of them ran; stop if one kept nothing."""
         self._warn_unfinished()
-        return self._finish(stage)
+        for stage in self.stages:
+            self._finish(stage)
 
     async def _flow(self, item: Item, stages: Iterable[Stage]) -> None:
         """Take one chunk's items through `stages`, appending each stage's rows as it ends."""
@@ -259,25 +289,29 @@ class PipelineRun:
 
     # bookkeeping ------------------------------------------------------------------------------
     def _chunk_items(self) -> Iterator[Item]:
+        """Every chunk this run works on (a Ray shard: the ones it owns), with its place."""
         path = self.output / CHUNKS_FILE
         if not path.exists():
             raise InputError(f"{path} is missing: run the read-and-chunk step first.")
         with open(path, encoding="utf-8") as handle:
             for seq, line in enumerate(handle):
                 chunk = Chunk.from_dict(json.loads(line))
-                yield seq, chunk.id, [chunk]
+                if self.owns is None or self.owns(chunk.id):
+                    yield seq, chunk.id, [chunk]
 
     def _kept_items(self, kind: type) -> Iterator[Any]:
         stage = next(s for s in reversed(self.stages) if s.produces is kind)
         for _, _, rows in self.folders.chunks_of(stage):
             yield from stage.kept(rows)
 
-    def _board(self) -> ProgressBoard:
+    def _board(self, stats: Callable[[], BoardStats] | None = None) -> Board:
+        """The progress board, started on first use; its calls and cost come from `stats`
+        (this process's counters unless given)."""
         if self.board is None:
             self.board = ProgressBoard(
                 [stage.name for stage in self.stages],
                 self.chunk_total or self._count_chunks(),
-                self._board_stats,
+                stats or self._board_stats,
                 interval=self.config.SYSTEM.PROGRESS_INTERVAL,
             )
             self.board.start()

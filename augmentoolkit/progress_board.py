@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,19 @@ def format_line(
         f"progress {clock_time(elapsed)}: {counts} | {calls:,} calls · ${stats.cost:.2f}"
         f" · {rate:.2f} chunks/s · ETA {eta}"
     )
+
+
+class Board(Protocol):
+    """What a run reports progress to: a ProgressBoard here, or a Ray shard's forwarder."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def advance(self, stage: str, count: int = 1) -> None: ...
+
+    def write(self, line: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ProgressBoard:

@@ -42,10 +42,21 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 class StageFolders:
     """The stage files of one OUTPUT and their ledger."""
 
-    def __init__(self, output: Path, stages: tuple[Stage, ...], fingerprint: str) -> None:
+    def __init__(
+        self,
+        output: Path,
+        stages: tuple[Stage, ...],
+        fingerprint: str,
+        *,
+        single_writer: bool = False,
+    ) -> None:
         self.output = output
         self.stages = stages
+        self.fingerprint = fingerprint
+        output.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(output / LEDGER, isolation_level=None)
+        if single_writer:  # WAL's index in this process's memory: fine on network filesystems
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)

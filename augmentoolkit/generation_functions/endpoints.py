@@ -209,18 +209,40 @@ class EndpointPool(Generic[B]):
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Endpoint[B]]:
         """Wait for room on some endpoint, hold it for the block, record how the block ended."""
-        endpoint = await self._acquire()
+        endpoint = await self.acquire()
         epoch = endpoint.limiter.epoch
         try:
             yield endpoint
         except TransientError as error:
-            self._on_error(endpoint, epoch, error)
+            self.release(endpoint, epoch, error)
+            raise
+        except BaseException:
+            self.release(endpoint, epoch, None, counted=False)
             raise
         else:
+            self.release(endpoint, epoch, None)
+
+    async def acquire(self) -> Endpoint[B]:
+        """A slot on some endpoint (waiting in line by REQUEST_PRIORITY); give it back with
+        `release`. Split from `slot()` for a pool that grants slots to other processes."""
+        return await self._acquire()
+
+    def release(
+        self,
+        endpoint: Endpoint[B],
+        epoch: int,
+        error: TransientError | None,
+        *,
+        counted: bool = True,
+    ) -> None:
+        """Free a slot taken in `epoch`, recording a success, or the TransientError it ended
+        with; `counted=False` frees it without recording anything (the request was abandoned)."""
+        if counted and error is not None:
+            self._on_error(endpoint, epoch, error)
+        elif counted:
             self._on_success(endpoint, epoch)
-        finally:
-            endpoint.limiter.in_flight -= 1
-            self._wake()
+        endpoint.limiter.in_flight -= 1
+        self._wake()
 
     # -- choosing --------------------------------------------------------------------------
 

@@ -18,7 +18,10 @@ The wrapper owns, in one place each:
 - stop sequences: none when `send_stop` is False; otherwise at most 4 are sent (a common
   provider limit) and all of them are applied to the reply locally;
 - token usage per model, its cost at the configured prices, and the optional budget cap: once
-  the cost reaches the budget no new request starts and BudgetReached stops the run.
+  the cost reaches the budget no new request starts and BudgetReached stops the run. Under
+  the Ray executor `spent_elsewhere` adds what the other workers spent (ray_actors.py keeps it
+  current through `on_spend`), and `pool` may be a GatewayPool, whose slots a cluster-wide
+  gateway grants.
 It never logs or stores the API key. It does not parse replies; GenerationStep does.
 """
 
@@ -30,6 +33,7 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -130,6 +134,14 @@ class RetryPolicy:
         return jittered
 
 
+class SlotPool(Protocol):
+    """Where requests get their slot: an EndpointPool in this process, or a gateway's grants."""
+
+    endpoints: list[Endpoint[Backend]]
+
+    def slot(self) -> AbstractAsyncContextManager[Endpoint[Backend]]: ...
+
+
 class EngineWrapper:
     """Concurrency-limited, retrying access to a model served by one or more backends.
 
@@ -151,14 +163,14 @@ class EngineWrapper:
     ) -> None:
         backends = list(backend) if isinstance(backend, Sequence) else [backend]
         named = [(_label(b, i, len(backends)), b) for i, b in enumerate(backends)]
-        self.pool: EndpointPool[Backend] = EndpointPool(
-            named, ceiling=concurrency, cooldown=cooldown
-        )
+        self.pool: SlotPool = EndpointPool(named, ceiling=concurrency, cooldown=cooldown)
         self.send_stop = send_stop
         self.retry = retry or RetryPolicy()
         self.usage: dict[str, ModelUsage] = {}
         self.prices = prices or {}  # model -> (USD per million prompt, completion tokens)
         self.budget = budget
+        self.spent_elsewhere = 0.0  # by other workers of the same run (Ray executor)
+        self.on_spend: Callable[[], None] | None = None  # told after every answered request
         self._failures_in_a_row = 0
         self._stopped: EngineUnavailable | None = None
 
@@ -174,9 +186,10 @@ class EngineWrapper:
         )
 
     def _check_budget(self) -> None:
-        if self.budget and self.cost() >= self.budget:
+        spent = self.cost() + self.spent_elsewhere
+        if self.budget and spent >= self.budget:
             raise BudgetReached(
-                f"the budget of ${self.budget:.2f} (COST.BUDGET) is spent (${self.cost():.2f}). "
+                f"the budget of ${self.budget:.2f} (COST.BUDGET) is spent (${spent:.2f}). "
                 "Finished calls are saved: raise COST.BUDGET and run again to resume."
             )
 
@@ -223,6 +236,8 @@ class EngineWrapper:
             self._failures_in_a_row = 0
             usage.prompt_tokens += completion.prompt_tokens
             usage.completion_tokens += completion.completion_tokens
+            if self.on_spend is not None:
+                self.on_spend()
             return _apply_stops(completion, sampling.stop if self.send_stop else ())
         raise AssertionError("unreachable")  # pragma: no cover
 

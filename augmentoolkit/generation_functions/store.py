@@ -16,6 +16,14 @@ line by line in batched transactions with INSERT OR IGNORE (a key already stored
 record, and a key twice in one file its first line), then the JSONL files are deleted; a crash
 part-way leaves them in place and the next open imports them again, to the same result.
 
+Several writers (the Ray executor's shards, each retry attempt of one) each write their own file
+in the same folder, `shard-K.ATTEMPT.sqlite3`, so no file ever has two writers (SQLite locking and
+WAL's shared memory are not safe on network filesystems). A store reads every other file of its
+folder that is sealed (switched back to a rollback journal, so it can be opened `immutable`,
+without locks): `get` looks in its own file first, then in the others; counts and listings span
+them all. A file is sealed when its writer is known to be gone: the run that holds the output
+lock seals every file but its own at open, and a retry attempt seals its shard's earlier ones.
+
 The key is a hash of step name + rendered prompt + model + sampling settings (+ a salt for
 repeated votes), so a rerun pays for nothing already done and a changed prompt reruns exactly
 the calls it changes. Raw prompts and completions are kept for meta-datagen.
@@ -29,11 +37,12 @@ import json
 import logging
 import sqlite3
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +106,22 @@ class StepStore:
         self.store = store
         self.name = name
         db = store.db
-        db.execute("INSERT OR IGNORE INTO steps (name) VALUES (?)", (name,))
+        if not store.read_only:
+            db.execute("INSERT OR IGNORE INTO steps (name) VALUES (?)", (name,))
         row = db.execute("SELECT id, dict_id FROM steps WHERE name = ?", (name,)).fetchone()
-        self.id: int = row[0]
-        self.dict_id: int | None = row[1]
+        self.id: int = row[0] if row else -1  # -1: a sealed file that never saw this step
+        self.dict_id: int | None = row[1] if row else None
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The record of `key`: from this file, else from the first sealed file that has it."""
+        found = self.get_here(key)
+        for other in self.store.others:
+            if found is not None:
+                break
+            found = other.step(self.name).get_here(key)
+        return found
+
+    def get_here(self, key: str) -> dict[str, Any] | None:
         row = self.store.db.execute(
             "SELECT dict_id, data FROM records WHERE step = ? AND key = ?", (self.id, key)
         ).fetchone()
@@ -136,24 +155,70 @@ class StepStore:
 
 
 class Store:
-    """The SQLite store of one run's OUTPUT/store folder. Usable as a context manager."""
+    """The SQLite store of one run's OUTPUT/store folder: its own file (written) and the sealed
+    files of other writers (read). Usable as a context manager.
 
-    def __init__(self, folder: Path) -> None:
+    `single_writer` keeps WAL's index in this process's memory instead of a shared-memory file
+    (SQLite's exclusive locking mode), which is what a file on a network filesystem needs;
+    `read_only` opens a sealed file as it is, without locks.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        name: str = FILE_NAME,
+        *,
+        single_writer: bool = False,
+        read_only: bool = False,
+    ) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        # Autocommit: each statement outside an explicit BEGIN commits on its own.
-        self.db = sqlite3.connect(folder / FILE_NAME, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.path = folder / name
+        self.read_only = read_only
+        self.others: list[Store] = []
         self._steps: dict[str, StepStore] = {}
         self._zdicts: dict[int, bytes] = {}
         self._closed = False
+        if read_only:
+            uri = f"file:{quote(str(self.path))}?immutable=1"
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        # Autocommit: each statement outside an explicit BEGIN commits on its own.
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        if single_writer:
+            self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         try:
             self._create_schema()
             migrate_jsonl(self)
+            self.others = [
+                Store(folder, path.name, read_only=True) for path in sealed_files(folder, name)
+            ]
         except BaseException:
             self.close()
             raise
+
+    @property
+    def files(self) -> list[Store]:
+        """This file and the sealed ones it reads, in lookup order."""
+        return [self, *self.others]
+
+    def read_other_writers(self) -> None:
+        """Seal and read every other file of the folder now (their writers must be gone: the
+        Ray driver calls it once its workers have finished)."""
+        for other in self.others:
+            other.close()
+        seal_files(path for path in self.folder.glob("*.sqlite3") if path != self.path)
+        own = self.path.name
+        self.others = [
+            Store(self.folder, p.name, read_only=True) for p in sealed_files(self.folder, own)
+        ]
+
+    def seal(self) -> None:
+        """Switch this file to a rollback journal, so other processes can read it without
+        locks; nothing may be written to it afterwards in this run."""
+        self.db.execute("PRAGMA journal_mode=DELETE")
 
     def step(self, name: str) -> StepStore:
         if self._closed:
@@ -163,36 +228,48 @@ class Store:
         return self._steps[name]
 
     def step_names(self) -> list[str]:
-        """Every step ever opened in this store, records or not, sorted."""
-        return [name for (name,) in self.db.execute("SELECT name FROM steps ORDER BY name")]
+        """Every step ever opened in this store's files, records or not, sorted."""
+        query = "SELECT name FROM steps"
+        return sorted({name for file in self.files for (name,) in file.db.execute(query)})
 
     def iter_records(self, step: str) -> Iterator[dict[str, Any]]:
-        """One step's records in the order they were put (a replaced one moves to the end),
-        read one row at a time."""
-        rows = self.db.execute(
-            "SELECT r.dict_id, r.data FROM records AS r INDEXED BY records_order "
-            "JOIN steps AS s ON s.id = r.step WHERE s.name = ? ORDER BY r.id",
-            (step,),
-        )
-        for dict_id, blob in rows:
-            yield self.decode(dict_id, blob)
+        """One step's records, file by file, each file's in the order they were put (a
+        replaced one moves to the end), read one row at a time."""
+        for file in self.files:
+            rows = file.db.execute(
+                "SELECT r.dict_id, r.data FROM records AS r INDEXED BY records_order "
+                "JOIN steps AS s ON s.id = r.step WHERE s.name = ? ORDER BY r.id",
+                (step,),
+            )
+            for dict_id, blob in rows:
+                yield file.decode(dict_id, blob)
 
     def count(self) -> int:
-        """Records of all steps."""
-        return int(self.db.execute("SELECT count(*) FROM records").fetchone()[0])
+        """Records of all steps, in every file."""
+        query = "SELECT count(*) FROM records"
+        return sum(int(file.db.execute(query).fetchone()[0]) for file in self.files)
 
     def spent(self) -> dict[str, CallUsage]:
         """What every stored call cost, per model: all the runs that built this folder (calls
         migrated from a JSONL store count as requests only: it kept no token counts)."""
-        rows = self.db.execute(
-            "SELECT model, sum(max(requests, 1)), sum(prompt_tokens), sum(completion_tokens) "
-            "FROM records GROUP BY model ORDER BY model"
-        )
-        return {model: CallUsage(int(r), int(p), int(c)) for model, r, p, c in rows}
+        totals: dict[str, CallUsage] = {}
+        for file in self.files:
+            rows = file.db.execute(
+                "SELECT model, sum(max(requests, 1)), sum(prompt_tokens), "
+                "sum(completion_tokens) FROM records GROUP BY model"
+            )
+            for model, r, p, c in rows:
+                was = totals.get(model, CallUsage())
+                totals[model] = CallUsage(
+                    was.requests + r, was.prompt_tokens + p, was.completion_tokens + c
+                )
+        return dict(sorted(totals.items()))
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            for other in self.others:
+                other.close()
             self.db.close()
 
     def __enter__(self) -> Store:
@@ -240,6 +317,35 @@ class Store:
                 f"{version}, this one reads {SCHEMA_VERSION}); update, or use another OUTPUT."
             )
         self.db.executescript(f"{SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};")
+
+
+# ------------------------------------------------------------------ several writers
+
+
+def is_sealed(path: Path) -> bool:
+    """True when the file uses a rollback journal (header bytes 18-19 are 1, not WAL's 2)."""
+    with open(path, "rb") as handle:
+        header = handle.read(20)
+    return len(header) == 20 and header[18:20] == b"\x01\x01"
+
+
+def sealed_files(folder: Path, own: str) -> list[Path]:
+    """The folder's store files other than `own` that can be read without locks, by name."""
+    return [
+        path for path in sorted(folder.glob("*.sqlite3")) if path.name != own and is_sealed(path)
+    ]
+
+
+def seal_files(paths: Iterable[Path]) -> None:
+    """Seal store files whose writers are gone (a crash leaves a WAL file: opening it rolls the
+    committed calls into the file). Call it only where no process can still be writing them."""
+    for path in paths:
+        if path.exists() and not is_sealed(path):
+            db = sqlite3.connect(path, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                db.close()
 
 
 # ------------------------------------------------------------------ migration from JSONL

@@ -1,0 +1,120 @@
+"""One Ray worker's job: take the chunks of one shard through the stage table with the same
+orchestration as a local run (PipelineRun.work_through_stages), writing only the shard's own
+files (shards.py), and report what it did. Ray retries the task if its worker dies; the retry is
+a new attempt with a new store file, which reads the dead attempt's calls after sealing them,
+so finished calls are not paid again and no row is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from augmentoolkit.config import Config
+from augmentoolkit.context import build_backend, build_context
+from augmentoolkit.control_flow_functions.progress import StageOutcome
+from augmentoolkit.generation_functions.engine_wrapper import ModelUsage
+from augmentoolkit.generation_functions.generation_step import StepStats
+from augmentoolkit.generation_functions.store import Store, seal_files
+from augmentoolkit.pipeline import PipelineRun
+from augmentoolkit.ray_actors import GatewayPool, ShardBoard, share_spending
+from augmentoolkit.run_log import setup_logging
+from augmentoolkit.shards import ShardPlan
+from augmentoolkit.stage_folders import StageFolders
+from augmentoolkit.stages import STAGES, Stage
+
+
+@dataclass
+class ShardReport:
+    """What one shard did: each stage's counts and seconds, each step's and model's counters,
+    and how many of its chunks a server failure left unfinished."""
+
+    shard: int
+    outcomes: dict[str, StageOutcome] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, StepStats] = field(default_factory=dict)
+    usage: dict[str, ModelUsage] = field(default_factory=dict)
+    unfinished: int = 0
+
+
+def run_shard(
+    config: Config,
+    plan: ShardPlan,
+    shard: int,
+    fingerprint: str,
+    ledger: Any,
+    gateway: Any | None,
+    stages: tuple[Stage, ...] = STAGES,
+) -> ShardReport:
+    """The Ray task: one attempt at one shard (a plain function, so it is testable without
+    Ray: pass objects with the actors' methods)."""
+    setup_logging(plan.folder(shard))
+    return asyncio.run(_attempt(config, plan, shard, fingerprint, ledger, gateway, stages))
+
+
+async def _attempt(
+    config: Config,
+    plan: ShardPlan,
+    shard: int,
+    fingerprint: str,
+    ledger: Any,
+    gateway: Any | None,
+    stages: tuple[Stage, ...],
+) -> ShardReport:
+    attempt = plan.record_attempt(shard)
+    holder = f"shard-{shard}."
+    await ledger.started.remote(shard, attempt)
+    if gateway is not None:
+        await gateway.retire.remote(holder)  # slots an earlier, dead attempt still held
+    run = _open(config, plan, shard, attempt, fingerprint, ledger, gateway, stages)
+    try:
+        await run.work_through_stages()
+        return _report(shard, run)
+    finally:
+        await run.close()
+        if gateway is not None:
+            await gateway.retire.remote(holder + attempt)
+
+
+def _open(
+    config: Config,
+    plan: ShardPlan,
+    shard: int,
+    attempt: str,
+    fingerprint: str,
+    ledger: Any,
+    gateway: Any | None,
+    stages: tuple[Stage, ...],
+) -> PipelineRun:
+    """The shard's run: its servers, its own store file and stage folders, its board."""
+    store_name = plan.store_name(shard, attempt)
+    seal_files(plan.earlier_attempts(shard, store_name))
+    store = Store(config.PATH.OUTPUT / "store", store_name, single_writer=True)
+    own_urls = plan.endpoints_of(shard, config.API.base_urls)
+    ctx = build_context(config, build_backend(config, own_urls), stages, store)
+    if gateway is not None and own_urls is None:
+        ctx.engine.pool = GatewayPool(ctx.engine.endpoints, gateway, f"shard-{shard}.{attempt}")
+    if config.COST.BUDGET:
+        share_spending(ctx.engine, ledger, attempt)
+    folders = StageFolders(plan.folder(shard), stages, fingerprint, single_writer=True)
+    run = PipelineRun(config, ctx, folders, stages, owns=plan.owns(shard))
+    run.board = ShardBoard(ledger, shard, attempt, run._board_stats)
+    return run
+
+
+def _report(shard: int, run: PipelineRun) -> ShardReport:
+    report = ShardReport(shard, unfinished=run.unfinished)
+    for stage in run.stages:
+        outcome = run.tally.close(stage)
+        report.outcomes[stage.name] = outcome
+        report.seconds[stage.name] = outcome.seconds
+    report.stats = dict(run.ctx.stats)
+    report.usage = dict(run.ctx.engine.usage)
+    return report
+
+
+def add_counts(into: Any, part: Any) -> None:
+    """Add every numeric field of the dataclass `part` to `into`'s (StepStats, ModelUsage)."""
+    for name in (f.name for f in fields(part)):
+        setattr(into, name, getattr(into, name) + getattr(part, name))
