@@ -1,14 +1,18 @@
-"""Convert PDF files into plain-text files for Augmentoolkit's ``raw_txt_input`` folder.
+"""Convert PDF files (and .docx, .html/.htm, .epub, .md, .jsonl, .txt) into plain-text files
+for Augmentoolkit's ``raw_txt_input`` folder.
 
 Usage::
 
     python convert_pdf_to_text.py FILE_OR_DIR... [--out raw_txt_input]
 
-Each PDF (directories are searched recursively for ``*.pdf``, in sorted order) becomes
-``<out>/<stem>.txt``, written atomically. One progress line per file goes to stderr; a file that
-cannot be converted (encrypted with a password, no text layer, damaged or not a PDF) gets one
-``convert_pdf_to_text: FILE: reason`` line on stderr and the other files still convert. Exit status:
-0 if every file converted, 1 if any failed, 2 on bad arguments.
+Each file (directories are searched recursively, in sorted order, for every format the pipeline
+reads but .txt) becomes ``<out>/<stem>.txt``, written atomically. One progress line per file
+goes to stderr; a file that cannot be converted (encrypted with a password, no text layer,
+damaged, binary or not a PDF) gets one ``convert_pdf_to_text: FILE: reason`` line on stderr and
+the other files still convert. Exit status: 0 if every file converted, 1 if any failed, 2 on bad
+arguments. Formats other than PDF are read by the pipeline's own readers
+(``augmentoolkit/control_flow_functions/formats.py``); their headings become Markdown ``#``
+lines, and their notes (an encoding that was not UTF-8, a bad JSON line) go to stderr too.
 
 The text layer is read with pypdf and then cleaned up: running headers and footers (lines that
 recur at the top or bottom of several pages, digits ignored) and bare page numbers are dropped,
@@ -43,6 +47,13 @@ from pathlib import Path
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError
 
+from augmentoolkit.control_flow_functions.formats import (
+    READERS,
+    SUPPORTED_SUFFIXES,
+    as_text,
+    read_content,
+)
+
 PROG = "convert_pdf_to_text"
 DEFAULT_OUT = Path("raw_txt_input")
 
@@ -76,17 +87,22 @@ _HYPHENATED_END = re.compile(r"([^\W\d_]+)-$")
 _LEADING_LETTERS = re.compile(r"^[^\W\d_]+")
 
 
-class PdfError(Exception):
+class ConversionError(Exception):
+    """A file that cannot be turned into text; ``str(error)`` is a one-line reason."""
+
+
+class PdfError(ConversionError):
     """A PDF that cannot be turned into text; ``str(error)`` is a one-line reason."""
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """Cleaned text of one PDF with the counts the progress line reports."""
+    """Cleaned text of one file with the counts the progress line reports (pages: PDFs only)."""
 
     text: str
     pages: int
     unreadable_pages: int
+    notes: tuple[str, ...] = ()  # lines worth a look that did not stop the conversion
 
 
 # --------------------------------------------------------------------------- reading the PDF
@@ -184,6 +200,23 @@ def extract(path: Path) -> Extraction:
 def extract_pdf_text(path: Path) -> str:
     """Return the cleaned text of the PDF at ``path``; raise :class:`PdfError` on failure."""
     return extract(path).text
+
+
+def extract_any(path: Path) -> Extraction:
+    """A PDF by :func:`extract` (any suffix the pipeline does not read is tried as a PDF), any
+    other format by the pipeline's reader; :class:`ConversionError` if it has no usable text."""
+    path = Path(path)
+    if path.suffix.lower() not in READERS or path.suffix.lower() == ".pdf":
+        return extract(path)
+    lines: list[str] = []
+    content = read_content(path, lines.append)
+    notes = tuple(line.removeprefix(f"{path}: ") for line in lines)
+    if content is None:
+        raise ConversionError(notes[-1].removeprefix("skipped, ") if notes else "unreadable")
+    text = as_text(content)
+    if not text.strip():
+        raise ConversionError("no text in it")
+    return Extraction(text=text.strip() + "\n", pages=0, unreadable_pages=0, notes=notes)
 
 
 # --------------------------------------------------------------------------- cleaning the text
@@ -394,16 +427,19 @@ def write_atomic(target: Path, text: str) -> None:
 
 
 def _convert(pdf: Path, out_dir: Path) -> tuple[Path, Extraction]:
-    extraction = extract(pdf)
     target = output_path(pdf, out_dir)
+    if target.exists() and target.samefile(pdf):
+        raise ConversionError(f"it would overwrite itself; choose another --out than {out_dir}")
+    extraction = extract_any(pdf)
     write_atomic(target, extraction.text)
     return target, extraction
 
 
 def convert_file(pdf: Path, out_dir: Path) -> Path:
-    """Convert one PDF to ``<out_dir>/<stem>.txt`` and return that path.
+    """Convert one PDF (or other input file) to ``<out_dir>/<stem>.txt`` and return that path.
 
-    Raises :class:`PdfError` if the PDF has no usable text, ``OSError`` if writing fails.
+    Raises :class:`ConversionError` (:class:`PdfError` for a PDF) if the file has no usable
+    text, ``OSError`` if writing fails.
     """
     return _convert(Path(pdf), Path(out_dir))[0]
 
@@ -411,14 +447,20 @@ def convert_file(pdf: Path, out_dir: Path) -> Path:
 # --------------------------------------------------------------------------- command line
 
 
+_FOUND_IN_FOLDERS = tuple(suffix for suffix in SUPPORTED_SUFFIXES if suffix != ".txt")
+
+
 def find_pdfs(inputs: Sequence[Path]) -> list[Path]:
-    """Expand files and directories into PDF paths; ``ValueError`` for a bad argument."""
+    """Expand files and directories into the paths to convert (in directories: PDFs and the
+    other formats the pipeline reads, but not .txt); ``ValueError`` for a bad argument."""
     found: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            pdfs = sorted(p for p in item.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file())
+            pdfs = sorted(
+                p for p in item.rglob("*") if p.suffix.lower() in _FOUND_IN_FOLDERS and p.is_file()
+            )
             if not pdfs:
-                raise ValueError(f"no PDF files found in directory {item}")
+                raise ValueError(f"no PDF or other convertible files found in directory {item}")
             found.extend(pdfs)
         elif item.exists():
             found.append(item)
@@ -433,7 +475,8 @@ def find_pdfs(inputs: Sequence[Path]) -> list[Path]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Convert PDFs to plain text for raw_txt_input (no OCR).",
+        description="Convert PDFs (and .docx, .html, .epub, .md, .jsonl) to plain text for "
+        "raw_txt_input (no OCR).",
         epilog="Exit status: 0 all converted, 1 some file failed, 2 bad arguments.",
     )
     parser.add_argument(
@@ -441,7 +484,8 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         type=Path,
         metavar="FILE_OR_DIR",
-        help="PDF files, or folders searched recursively for *.pdf",
+        help="PDF (or .docx, .html, .htm, .epub, .md, .jsonl, .txt) files, or folders searched "
+        "recursively for them (.txt left out)",
     )
     parser.add_argument(
         "--out",
@@ -458,10 +502,8 @@ def _progress(pdf: Path, target: Path, extraction: Extraction) -> str:
         if extraction.unreadable_pages
         else ""
     )
-    return (
-        f"converted {pdf.name} -> {target} "
-        f"({extraction.pages} pages, {len(extraction.text):,} chars{skipped})"
-    )
+    pages = f"{extraction.pages} pages, " if extraction.pages else ""
+    return f"converted {pdf.name} -> {target} ({pages}{len(extraction.text):,} chars{skipped})"
 
 
 def _convert_one(pdf: Path, out_dir: Path, claimed: dict[Path, Path]) -> bool:
@@ -474,12 +516,14 @@ def _convert_one(pdf: Path, out_dir: Path, claimed: dict[Path, Path]) -> bool:
     claimed[target] = pdf
     try:
         target, extraction = _convert(pdf, out_dir)
-    except PdfError as exc:
+    except ConversionError as exc:
         print(f"{PROG}: {pdf}: {exc}", file=sys.stderr)
         return False
     except OSError as exc:
         print(f"{PROG}: {pdf}: cannot write {target} ({_one_line(exc)})", file=sys.stderr)
         return False
+    for note in extraction.notes:
+        print(f"{PROG}: {pdf}: {note}", file=sys.stderr)
     print(_progress(pdf, target, extraction), file=sys.stderr)
     return True
 

@@ -1,7 +1,7 @@
 """Stage 1, read and chunk, as the run does it: the chunks of PATH.INPUT as a stream (or the
 trial's), written to chunks/chunks.jsonl through a temp file that is renamed when whole. The
-reading and chunking themselves live in control_flow_functions/ (inputs, decoding, chunking,
-trial)."""
+reading and chunking themselves live in control_flow_functions/ (inputs, formats, markup,
+decoding, documents, chunking, trial)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from augmentoolkit.config import Config
-from augmentoolkit.control_flow_functions.chunking import iter_chunks, iter_documents
+from augmentoolkit.control_flow_functions.chunking import iter_chunks
+from augmentoolkit.control_flow_functions.documents import iter_documents
 from augmentoolkit.control_flow_functions.trial import trial_chunks
 from augmentoolkit.errors import InputError
 from augmentoolkit.io_utils import atomic_text_writer

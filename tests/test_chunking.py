@@ -348,7 +348,7 @@ def test_recursion_order_and_what_is_listed(tmp_path: Path) -> None:
     for name in ["b.txt", "a.md", "sub/c.jsonl", "sub/deeper/d.TXT", "z/e.pdf"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x", encoding="utf-8")
-    for skipped in [".hidden.txt", ".git/f.txt", "notes.docx", "sub/image.png"]:
+    for skipped in [".hidden.txt", ".git/f.txt", "notes.rtf", "sub/image.png"]:
         (tmp_path / skipped).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / skipped).write_text("x", encoding="utf-8")
     listed = [p.relative_to(tmp_path).as_posix() for p in list_input_files(tmp_path)]
@@ -368,7 +368,8 @@ def test_no_usable_files_is_an_input_error_with_a_fix(tmp_path: Path) -> None:
         read_all(tmp_path)
     message = str(error.value)
     assert message == (
-        f"PATH.INPUT: {tmp_path} has no .txt, .md, .jsonl or .pdf files. "
+        f"PATH.INPUT: {tmp_path} has no .txt, .md, .jsonl, .pdf, .docx, .html, .htm or .epub "
+        "files. "
         "Put texts there or change PATH.INPUT in config.yaml."
     )
     with pytest.raises(InputError, match="is not a folder"):

@@ -1,9 +1,10 @@
-"""Stage 1: read the input folder and cut every text into chunks of whole sentences. No LLM.
+"""Stage 1: cut every input document into chunks of whole sentences. No LLM.
 
-In order: list the supported files under PATH.INPUT (recursive, sorted, hidden files skipped);
-decode each one (BOM-aware UTF-8/UTF-16, then UTF-8, then cp1252/Latin-1), skipping empty, binary
-and unreadable files with one warning each; drop a Project Gutenberg header and footer; split the
-text into sentences; count tokens; pack sentences greedily into chunks of at most `max_tokens`.
+Reading is documents.py's (files: inputs.py; formats: formats.py and markup.py), re-exported
+here. Then: split the text into sentences; count tokens; pack sentences greedily into chunks of
+at most `max_tokens`. A structured document (.md, .html, .docx, .epub) is chunked section by
+section: each heading starts a new chunk, and every chunk of a section opens with its heading
+path as a sentence of its own ("Setup > Linux. Run the installer."), counted in the budget.
 
 Whitespace: paragraph structure is read from the raw text first, because blank lines, headings
 and list items are sentence boundaries that collapsing would erase; then each sentence is
@@ -12,185 +13,57 @@ cleaned as by `clean_whitespace`, so every sentence and chunk is one line with s
 Offline by design: no NLTK, no tokenizer download. The sentence splitter is a handful of regexes
 (abbreviations, initials, decimals and list numbers are not sentence ends), and `count_tokens`
 approximates LLaMA and GPT-4 (cl100k) counts within about 15% on English prose (checked against
-published counts in tests/test_chunking.py); code, numbers and non-Latin scripts can be further
-off. Speed: whole-text passes run block by block in the CPU cache and Python code runs once per
-sentence, never per character, so reading and chunking plain English runs at about 20 MB/s or
-more on one core.
+published counts in tests/test_chunking.py); code and numbers can be further off, and other
+languages get a rule of their own (below). Speed: whole-text passes run block by block in the
+CPU cache and Python code runs once per sentence, never per character, so reading and chunking
+plain English runs at about 20 MB/s or more on one core.
 
 A sentence longer than the whole budget (a table flattened to one line, a file with no stops)
 is cut at spaces into pieces that fit, or at characters when a "word" alone is too long, with
 one warning naming the file: otherwise one chunk could outgrow any model's context.
 
-Deliberately not done: sentence boundaries for scripts without spaces (CJK full stops); reading
-PDFs here (that is `convert_pdf_to_text.extract_pdf_text`, imported lazily); caching chunks
-between runs.
+Other scripts: Chinese and Japanese full stops end a sentence with no space after them, a line
+wrap between CJK characters is no space, the danda and the Arabic question mark end one, and
+in Thai (no full stops) a space does; a period before a letter of a script without capitals
+ends one too. Tokens are counted by one of two rules (tokens.py), chosen per document: an
+English document keeps the rule above and its sentences, byte for byte (its chunk ids stay as
+they were, and it skips looking for the other scripts' stops); any other language gets a
+conservative rule, set above the embedded model's real tokenizer (SmolLM2, which splits
+non-English text finely) on a paragraph per script (bench/languages.py).
+
+Deliberately not done: caching chunks between runs.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
-from augmentoolkit.control_flow_functions.decoding import decode_text
-from augmentoolkit.control_flow_functions.inputs import Warn, input_files
-from augmentoolkit.errors import InputError
-from augmentoolkit.records import Chunk, SourceInfo, content_id
-
-
-@dataclass(frozen=True)
-class InputDocument:
-    """One readable input file: where it is, what its name says, and its decoded text."""
-
-    path: Path
-    source: SourceInfo
-    text: str
-
-
-# --------------------------------------------------------------------------- finding and naming
-
-# "[title], by [author], published [year]" (the ", published ..." part may be left out).
-_TITLE_BY_AUTHOR = re.compile(r"(?P<title>.+?), by (?P<author>.+?)(?:, published (?P<year>.+))?")
-
-
-def readable_name(name: str) -> str:
-    """A file name as text: bytes that are not UTF-8 (Linux names are bytes) become U+FFFD, so
-    ids, prompts and output files can carry it. Example: 'b\udcffd.txt' -> 'b\ufffdd.txt'."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def parse_source_info(path: Path) -> SourceInfo:
-    """What the filename says. Example: 'T, by A, published 1944.txt' -> title T, author A."""
-    name, stem = readable_name(path.name), readable_name(path.stem)
-    match = _TITLE_BY_AUTHOR.fullmatch(stem)
-    if match is None:
-        return SourceInfo(filename=name, title=stem)
-    return SourceInfo(
-        filename=name,
-        title=match["title"].strip(),
-        author=match["author"].strip(),
-        published=(match["year"] or "").strip(),
-    )
-
-
-# --------------------------------------------------------------------------- reading
-
-_GUTENBERG_START = re.compile(
-    r"\*\*\*[ \t]*START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*", re.IGNORECASE
+from augmentoolkit.control_flow_functions.documents import (  # re-exported: callers read here
+    InputDocument,
+    iter_documents,
+    parse_source_info,
+    read_documents,
 )
-_GUTENBERG_END = re.compile(
-    r"\*\*\*[ \t]*END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK", re.IGNORECASE
-)
+from augmentoolkit.control_flow_functions.formats import Warn, strip_gutenberg
+from augmentoolkit.control_flow_functions.formats import normalise_newlines as _normalise_newlines
+from augmentoolkit.control_flow_functions.tokens import ENGLISH, TokenRule, rule_for
+from augmentoolkit.records import Chunk, content_id
 
-
-def strip_gutenberg(text: str) -> str:
-    """Drop a Project Gutenberg header and footer. Example: 'lic *** START OF THE PROJECT
-    GUTENBERG EBOOK X *** body *** END OF THE PROJECT GUTENBERG EBOOK X ***' -> ' body '."""
-    start = _GUTENBERG_START.search(text)
-    begin = 0 if start is None else start.end()
-    end = _GUTENBERG_END.search(text, begin)
-    return text[begin : len(text) if end is None else end.start()]  # one copy at most
-
-
-def read_documents(folder: Path, warn: Warn) -> list[InputDocument]:
-    """Every usable file under `folder`; a file that cannot be used gets one `warn` line."""
-    return list(iter_documents(folder, warn))
-
-
-def iter_documents(
-    folder: Path,
-    warn: Warn,
-    skip: Path | None = None,
-    pick: Callable[[list[Path]], list[Path]] | None = None,
-) -> Iterator[InputDocument]:
-    """`read_documents` one file at a time: only the file being chunked is held in memory.
-    Nothing under `skip` (the OUTPUT folder) is read; `pick` may choose among the files."""
-    paths = input_files(folder, skip, warn)
-    if pick is not None:
-        paths = pick(paths)
-    usable = 0
-    for path in paths:
-        doc = _read_document(path, warn)
-        if doc is not None:
-            usable += 1
-            yield doc
-    if not usable:
-        raise InputError(
-            f"PATH.INPUT: none of the {len(paths)} files in {folder} has usable text "
-            "(see the warnings above). Add readable texts or change PATH.INPUT in config.yaml."
-        )
-
-
-def _read_document(path: Path, warn: Warn) -> InputDocument | None:
-    text = _read_text(path, warn)
-    if text is None:
-        return None
-    if not text.strip():
-        warn(f"{path}: skipped, it is empty.")
-        return None
-    return InputDocument(path=path, source=parse_source_info(path), text=text)
-
-
-def _read_text(path: Path, warn: Warn) -> str | None:
-    """The file's text with "\\n" line ends and no Gutenberg boilerplate, or None (warned)."""
-    suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        return _read_pdf(path, warn)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        warn(f"{path}: skipped, it cannot be read ({error.strerror or error}).")
-        return None
-    decoded = decode_text(data)
-    if isinstance(decoded, str):
-        warn(f"{path}: skipped, {decoded}")
-        return None
-    text, encoding = decoded
-    if encoding != "utf-8":
-        warn(f"{path}: not UTF-8; read as {encoding}.")
-    text = _normalise_newlines(text)
-    if suffix == ".jsonl":
-        return "\n\n".join(_jsonl_texts(path, text, warn))
-    return strip_gutenberg(text)
-
-
-def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-
-
-def _jsonl_texts(path: Path, text: str, warn: Warn) -> Iterator[str]:
-    """The "text" field of each JSON line; a bad line gets a warning naming its number."""
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            warn(f"{path}: line {number} skipped, it is not valid JSON.")
-            continue
-        value = record.get("text") if isinstance(record, dict) else None
-        if not isinstance(value, str):
-            warn(f'{path}: line {number} skipped, it has no "text" string field.')
-            continue
-        yield value
-
-
-def _read_pdf(path: Path, warn: Warn) -> str | None:
-    try:
-        from convert_pdf_to_text import PdfError, extract_pdf_text
-    except ImportError as error:
-        warn(
-            f"{path}: skipped, PDF support is unavailable ({error}). "
-            "Install the dependencies (pip install -e .) or convert the PDF to .txt first."
-        )
-        return None
-    try:
-        return strip_gutenberg(_normalise_newlines(extract_pdf_text(path)))
-    except PdfError as error:
-        warn(f"{path}: skipped, {error}")
-        return None
+__all__ = [
+    "InputDocument",
+    "chunk_documents",
+    "chunk_sentences",
+    "clean_whitespace",
+    "count_tokens",
+    "cut_to_budget",
+    "iter_chunks",
+    "iter_documents",
+    "parse_source_info",
+    "read_documents",
+    "split_sentences",
+    "strip_gutenberg",
+]
 
 
 # --------------------------------------------------------------------------- sentences
@@ -239,6 +112,9 @@ def _none_before_period(words: list[str]) -> str:
     return "".join(rf"(?<!\b(?i:{'|'.join(group)})\.[ ])" for _, group in sorted(by_length.items()))
 
 
+# Letters of scripts without capitals, any of which may open a sentence: Hebrew, Arabic, the
+# Indic scripts, Thai, Georgian, Kana and Han, Hangul.
+_CASELESS = "\u05d0-\u06ff\u0900-\u0dff\u0e00-\u0e7f\u10d0-\u10ff\u3040-\u9fff\uac00-\ud7af"
 # The spaces between two sentences in a paragraph. The next word must open like a sentence
 # (uppercase letter or digit, maybe after opening quotes), and the first space must follow
 # ! ? … or several dots, or a period and closers, or a lone period that does not end an
@@ -252,8 +128,17 @@ _SENTENCE_BREAK = re.compile(
     + r"(?<!\x00\d\.[ ])(?<!\x00\d\d\.[ ])(?<!\x00\d\d\d\.[ ])(?<!\x00\d\.\d\.[ ])"
     r"(?<!\x00[IVXLCivxlc]{2}\.[ ])(?<!\x00[IVXLCivxlc]{3}\.[ ])(?<!\x00[IVXLCivxlc]{4}\.[ ])"
     r"(?:(?![ ]*+\d)|" + _none_before_period(_NUMBERED_ABBREVIATIONS) + "))"
-    r"[ ]*+(?=[\"'“‘(\[_*¿¡]*+[A-Z0-9À-ÖØ-ÞΑ-ΩА-ЯЁ])"
+    r"[ ]*+(?=[\"'“‘(\[_*¿¡]*+[A-Z0-9À-ÖØ-ÞΑ-ΩЀ-ЯҐԱ-Ֆ" + _CASELESS + "])"
 )
+# Stops of their own: Chinese and Japanese full stops need no space after them, and the
+# Devanagari danda and the Arabic question mark end a sentence before any letter (no capitals
+# there). Thai writes no full stop: a space between Thai words ends a sentence or a clause.
+_OWN_STOP = re.compile("([。！？｡।॥؟۔][」』）】〕〉》”’\"')]*+)[ ]*+(?=[^\x00 ])")
+_THAI_SPACE = re.compile("(?<=[\u0e00-\u0e7f])[ ]++(?=[\u0e00-\u0e7f])")
+# A line wrap between two CJK characters is no space: those scripts put none between words.
+_CJK = "\u3000-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_WRAP = re.compile(f"(?<=[{_CJK}])\n(?=[{_CJK}])")
+_OWN_RULES = re.compile(f"[{_CJK}।॥؟۔\u0e00-\u0e7f]")  # a text that needs the three above
 
 
 def clean_whitespace(text: str) -> str:
@@ -269,56 +154,53 @@ def split_sentences(text: str) -> list[str]:
     return [sentence for batch, _ in _sentence_batches(text) for sentence in batch]
 
 
-def _sentence_lines(text: str) -> str:
+def _sentence_lines(text: str, own_rules: bool | None = None) -> str:
     """The text as "\\x00"-separated sentences (their whitespace not yet cleaned), ending with
-    "\\x00". Example: 'A b.\\nC d.\\n\\n# E' -> '\\x00A b. C d.\\x00# E\\x00'."""
+    "\\x00". Example: 'A b.\\nC d.\\n\\n# E' -> '\\x00A b. C d.\\x00# E\\x00'.
+    `own_rules`: apply the stops of other scripts (None: when the text has their characters)."""
     if any(space in text for space in _ODD_WHITESPACE):
         text = _ODD_WHITESPACE_RUN.sub(" ", text)
+    if own_rules is None:
+        own_rules = not text.isascii() and _OWN_RULES.search(text) is not None
     text = _PARAGRAPH_START.sub("\x00", "\x00" + text + "\n\n")
-    text = _HEADING_LINE.sub("\x00\\1\x00", text).replace("\n", " ")
-    return _SENTENCE_BREAK.sub("\x00", text)
+    text = _HEADING_LINE.sub("\x00\\1\x00", text)
+    if own_rules:
+        text = _CJK_WRAP.sub("", text)
+    text = _SENTENCE_BREAK.sub("\x00", text.replace("\n", " "))
+    if own_rules:
+        text = _THAI_SPACE.sub("\x00", _OWN_STOP.sub("\\1\x00", text))
+    return text
 
 
 # --------------------------------------------------------------------------- tokens and chunks
 
 
-def _byte_classes() -> bytes:
-    """A `bytes.translate` table: ASCII letters and digits -> "a", "\\x00" (the separator) kept,
-    any other first byte of a character -> "." (UTF-8 continuation bytes are deleted apart)."""
-    table = bytearray(b"." * 256)
-    for byte in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789":
-        table[byte] = ord("a")
-    table[0] = 0
-    return bytes(table)
-
-
-_BYTE_CLASS = _byte_classes()
-_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
-_WORD_PIECE = b"aaaaaa"  # every 6 letters or digits in a row count one more token
+_WORD_PIECE = b"aaaaaa"  # ENGLISH: every 6 letters or digits in a row count one more token
 
 
 def _char_classes(text: str) -> bytes:
-    """One class byte per character. Example: 'Hé 42!' -> b'a..aa.'."""
-    return text.encode("utf-8", "surrogatepass").translate(_BYTE_CLASS, _UTF8_CONTINUATION)
+    """One ENGLISH class byte per character. Example: 'Hé 42!' -> b'a..aa.'."""
+    return ENGLISH.classes(text)
 
 
-def count_tokens(text: str) -> int:
-    """Approximate LLaMA/GPT-4 token count, within ~15% on English prose. Example: 'Hello,
-    world!' -> 4. Additive: the count of texts joined by spaces is the sum of their counts.
+def count_tokens(text: str, rule: TokenRule = ENGLISH) -> int:
+    """Approximate token count (tokens.py). ENGLISH, the default: LLaMA/GPT-4 within ~15% on
+    English prose. Example: 'Hello, world!' -> 4. Additive: the count of texts joined by spaces
+    is the sum of their counts.
 
     After cleaning whitespace: one token for the first word, one per other character
     (punctuation, the space before each further word, an accented or non-Latin letter) and one
-    more per 6 ASCII letters or digits in a row (rarer long words split into pieces)."""
-    classes = _char_classes(clean_whitespace(text))
-    if not classes:
-        return 0
-    return 1 + classes.count(b".") + classes.count(_WORD_PIECE)
+    more per 6 ASCII letters or digits in a row (rarer long words split into pieces). OTHER
+    weighs characters by script (tokens.py)."""
+    return rule.count(rule.classes(clean_whitespace(text)))
 
 
-def chunk_sentences(sentences: list[str], max_tokens: int) -> list[tuple[str, int]]:
+def chunk_sentences(
+    sentences: list[str], max_tokens: int, rule: TokenRule = ENGLISH
+) -> list[tuple[str, int]]:
     """Greedy packing into (text, tokens) chunks of at most `max_tokens`, never splitting a
     sentence. Example: ['A b.', 'C d.', 'E f.'] at 6 -> [('A b. C d.', 6), ('E f.', 3)]."""
-    return list(_pack([(sentences, [count_tokens(s) for s in sentences])], max_tokens))
+    return list(_pack([(sentences, [count_tokens(s, rule) for s in sentences])], max_tokens))
 
 
 def _pack(
@@ -341,11 +223,22 @@ def _pack(
         yield " ".join(current), total
 
 
-def _sentence_batches(text: str) -> Iterator[tuple[list[str], list[int]]]:
+def _sentence_batches(
+    text: str, rule: TokenRule | None = None
+) -> Iterator[tuple[list[str], list[int]]]:
     """`split_sentences(text)` with each sentence's `count_tokens`, a block at a time. Each
-    character gets one class byte, so a sentence's classes sit at the offsets of its text."""
+    character gets one class byte, so a sentence's classes sit at the offsets of its text.
+    A document's `rule` decides the other scripts' stops too (an English document keeps its old
+    sentences, and skips looking for them); None: the ENGLISH count, stops where the text has
+    them."""
+    own_rules = None if rule is None else rule is not ENGLISH
+    rule = rule or ENGLISH
     for block in _blocks(text):
-        lines = _sentence_lines(block)
+        lines = _sentence_lines(block, own_rules)
+        if rule is not ENGLISH:
+            kept = [clean_whitespace(ln) for ln in lines.split("\x00") if _HAS_WORD.search(ln)]
+            yield kept, [count_tokens(line, rule) for line in kept]
+            continue
         classes = _char_classes(lines)
         others = classes.translate(None, b"a").split(b"\x00")  # all but letters and digits
         sentences: list[str] = []
@@ -390,31 +283,68 @@ def iter_chunks(
 ) -> Iterator[Chunk]:
     """`chunk_documents` as a stream: a document's chunks come out before the next is read."""
     for doc in docs:
-        packed = _pack(_sentence_batches(doc.text), max_tokens)
         index = 0
-        for text, tokens in packed:
-            pieces = [(text, tokens)]
-            if tokens > max_tokens:
-                pieces = cut_to_budget(text, max_tokens)
-                if warn is not None:
-                    warn(
-                        f"{doc.path}: a sentence of about {tokens:,} tokens (more than "
-                        f"SYSTEM.CHUNK_SIZE, {max_tokens}) was cut into {len(pieces)} chunks."
-                    )
-            for piece, piece_tokens in pieces:
+        rule = rule_for(doc.text)  # English text keeps the English rule: its ids never change
+        for context, text in _parts(doc, max_tokens, rule):
+            budget = max_tokens - count_tokens(context, rule)
+            for piece, piece_tokens in _fitted(doc, text, budget, warn, rule):
+                if context:
+                    piece = f"{context} {piece}"
+                    piece_tokens = count_tokens(piece, rule)
                 chunk_id = content_id(doc.source.filename, str(index), piece)
                 yield Chunk(chunk_id, doc.source, index, piece, piece_tokens)
                 index += 1
 
 
-def cut_to_budget(sentence: str, max_tokens: int) -> list[tuple[str, int]]:
+def _parts(
+    doc: InputDocument, max_tokens: int, rule: TokenRule = ENGLISH
+) -> Iterator[tuple[str, str]]:
+    """(context, text) pairs to chunk apart: the whole text with no context, or each section
+    with its heading path (at most a quarter of the budget)."""
+    if not doc.sections:
+        yield "", doc.text
+    for section in doc.sections:
+        yield _heading_context(section.headings, max_tokens // 4, rule), section.text
+
+
+def _heading_context(headings: tuple[str, ...], budget: int, rule: TokenRule = ENGLISH) -> str:
+    """The heading path as a sentence within `budget` tokens, outer headings dropped first (""
+    if even the last is too long). Example: ('Setup', 'On Linux') -> 'Setup > On Linux.'."""
+    for start in range(len(headings)):
+        path = " > ".join(headings[start:])
+        context = path if path[-1] in ".!?…" else f"{path}."
+        if count_tokens(context, rule) <= budget:
+            return context
+    return ""
+
+
+def _fitted(
+    doc: InputDocument, text: str, max_tokens: int, warn: Warn | None, rule: TokenRule = ENGLISH
+) -> Iterator[tuple[str, int]]:
+    """`text` packed into chunks; a sentence over the budget is cut to fit, with a warning."""
+    for packed, tokens in _pack(_sentence_batches(text, rule), max_tokens):
+        if tokens <= max_tokens:
+            yield packed, tokens
+            continue
+        pieces = cut_to_budget(packed, max_tokens, rule)
+        if warn is not None:
+            warn(
+                f"{doc.path}: a sentence of about {tokens:,} tokens (more than "
+                f"SYSTEM.CHUNK_SIZE, {max_tokens}) was cut into {len(pieces)} chunks."
+            )
+        yield from pieces
+
+
+def cut_to_budget(
+    sentence: str, max_tokens: int, rule: TokenRule = ENGLISH
+) -> list[tuple[str, int]]:
     """Pieces of one over-long sentence, each within `max_tokens`: cut at spaces, and a word
     longer than the budget at characters. Example: ('a b c d', 2) -> [('a b', 2), ('c d', 2)]."""
     words: list[str] = []
     for word in sentence.split(" "):
-        if count_tokens(word) <= max_tokens:
+        if count_tokens(word, rule) <= max_tokens:
             words.append(word)
-        else:  # every character counts at most one token, plus one for the piece
-            step = max(1, max_tokens - 1)
+        else:  # a character counts at most rule.most_per_char tokens, plus one for the piece
+            step = max(1, (max_tokens - 1) // rule.most_per_char)
             words += [word[i : i + step] for i in range(0, len(word), step)]
-    return list(_pack([(words, [count_tokens(word) for word in words])], max_tokens))
+    return list(_pack([(words, [count_tokens(word, rule) for word in words])], max_tokens))

@@ -36,6 +36,7 @@ WRITERS = {
         WRITE_SAMPLING,
         role="large",
         variables=frozenset({"qa_list"}),
+        writes="the conversation",
     ),
     False: GenerationStep(
         "write_conversation_characters",
@@ -45,6 +46,7 @@ WRITERS = {
         variables=frozenset(
             {"qa_list", "source", "character_card", "scenario", "primary_name", "secondary_name"}
         ),
+        writes="the conversation",
     ),
 }
 WRITE_STEPS = tuple(step.name for step in WRITERS.values())

@@ -3,54 +3,33 @@ does it repeat the question or the answer of an earlier pair on the same chunk?
 
 Models leak their worked examples and invent facts; small models do it most. A pair whose answer
 is mostly words its chunk never uses did not come from the chunk, whatever a model judge says, so
-it is sent back for regeneration before any check call is paid for. Words are compared by a crude
-stem (`word_stem`: one ending cut, then the first five letters), so "saboteur" matches "sabotage"
-and "feeds" matches "feeding", though "fed" does not. The required share is lenient on purpose: it
-catches answers about something else, not paraphrase.
+it is sent back for regeneration before any check call is paid for. Words are compared by stem
+(words.py: in English a crude one, one ending cut, then the first five letters, so "saboteur"
+matches "sabotage" and "feeds" matches "feeding", though "fed" does not; Snowball stemmers for
+the languages it covers; character bigrams for Chinese, Japanese, Thai and other scripts written
+without spaces), in the language of the chunk. The required share is lenient on purpose: it
+catches answers about something else, not paraphrase. A pair written in another language than
+its chunk (SYSTEM.OUTPUT_LANGUAGE) cannot be compared word for word; the model checks judge it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from augmentoolkit.control_flow_functions.words import (
+    content_words,
+    english_stem,
+    guess_language,
+    same_language,
+    stem,
+    stems,
+    vocabulary,
+)
 from augmentoolkit.records import QAPair
 
-STEM_LETTERS = 5
-ENDINGS = ("ing", "ed", "es", "e", "s")
+__all__ = ["grounding_problem", "is_repeat", "question_signature", "word_stem", "Signature"]
 
-# English function words: they say nothing about where an answer came from.
-STOPWORDS = frozenset(
-    """
-    a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing done down during each either
-    else ever every few for from further had has have having he her here hers herself him
-    himself his how however i if in into is it its itself just least less let like many may me
-    might more most much must my myself neither no nor not now of off often on once one only or
-    other others our ours ourselves out over own per perhaps quite rather same shall she should
-    since so some such than that the their theirs them themselves then there these they this
-    those though through thus to too under until up upon us very was we were what whatever when
-    where whether which while who whom whose why will with within without would yes yet you your
-    yours yourself yourselves
-    """.split()
-)
-
-WORD = re.compile(r"[a-z0-9]+")
-
-
-def word_stem(word: str) -> str:
-    """Example: 'sabotage' and 'saboteur' -> 'sabot'; 'feeds' and 'feeding' -> 'feed'."""
-    for ending in ENDINGS:
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            word = word[: -len(ending)]
-            break
-    return word[:STEM_LETTERS]
-
-
-def content_words(text: str) -> list[str]:
-    """Words that carry meaning, lower-cased, in order. Example: 'What is a hive?' -> ['hive']."""
-    words = WORD.findall(text.lower())
-    return [w for w in words if w not in STOPWORDS and (len(w) > 2 or w.isdigit())]
+word_stem = english_stem  # the English stem, under the name it has always had here
 
 
 def grounding_problem(question: str, answer: str, chunk: str, min_share: float) -> str | None:
@@ -63,14 +42,17 @@ def grounding_problem(question: str, answer: str, chunk: str, min_share: float) 
     """
     if min_share <= 0:
         return None
-    known = {word_stem(word) for word in content_words(chunk)}
-    asked = content_words(question)
-    if asked and not any(word_stem(word) in known for word in asked):
+    language = guess_language(chunk)
+    if not same_language(guess_language(f"{question} {answer}", language), language):
+        return None
+    known = vocabulary(chunk, language)
+    asked = content_words(question, language)
+    if asked and not any(stem(word, language) in known for word in asked):
         return f"the question shares no word with the text: {_listing(asked)}"
-    said = content_words(answer)
+    said = content_words(answer, language)
     if not said:
         return None
-    missing = [word for word in said if word_stem(word) not in known]
+    missing = [word for word in said if stem(word, language) not in known]
     share = 1 - len(missing) / len(said)
     if share >= min_share:
         return None
@@ -80,10 +62,12 @@ def grounding_problem(question: str, answer: str, chunk: str, min_share: float) 
     )
 
 
-def question_signature(question: str) -> tuple[str, ...]:
-    """What two questions must share to count as the same question: their content words, in
-    order. Example: "What's a starter?" and "What is a starter" have the same signature."""
-    return tuple(word_stem(word) for word in content_words(question))
+def question_signature(question: str, language: str | None = None) -> tuple[str, ...]:
+    """What two questions must share to count as the same question: their content words'
+    stems, in order, in `language` (else the question's own, guessed). Example: "What's a
+    starter?" and "What is a starter" have the same signature; so do "Кто основал
+    обсерваторию?" and "Кем была основана обсерватория"."""
+    return tuple(stems(question, language or guess_language(question)))
 
 
 Signature = tuple[str, str, tuple[str, ...]]  # chunk id, "question" or "answer", its words
@@ -93,8 +77,9 @@ def is_repeat(pair: QAPair, asked: set[Signature]) -> bool:
     """True when `asked` already holds this pair's question, or its answer word for word, for its
     chunk; else records both. (Two questions with one answer would make a conversation say the
     same thing twice.)"""
+    language = guess_language(pair.chunk.text)
     signatures = {
-        (pair.chunk.id, "question", question_signature(pair.question)),
+        (pair.chunk.id, "question", question_signature(pair.question, language)),
         (pair.chunk.id, "answer", tuple(pair.answer.lower().split())),
     }
     if signatures & asked:

@@ -56,6 +56,7 @@ WRITE_CARD = GenerationStep(
     CHARACTER_SAMPLING,
     grammar=grammars.CHARACTER_CARD,
     variables=CARD_VALUES | {"plan"},
+    writes="the character card",
 )
 PLAN_SCENARIO = GenerationStep(
     "plan_scenario",
@@ -70,6 +71,7 @@ WRITE_SCENARIO = GenerationStep(
     Sampling(0.8, 1.0, 600),
     grammar=grammars.SCENARIO,
     variables=frozenset({"source", "qa_list", "character_card", "plan"}),
+    writes="the scenario",
 )
 CHARACTER_STEPS = (PLAN_CARD, WRITE_CARD, PLAN_SCENARIO, WRITE_SCENARIO)
 

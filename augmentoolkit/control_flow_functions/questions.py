@@ -37,6 +37,7 @@ GENERATE_QUESTIONS = GenerationStep(
     Sampling(0.7, 1.0, 1200),
     grammar=grammars.numbered_pairs(MAX_PAIRS_PER_CHUNK),
     variables=frozenset({"chunk", "source", "plan"}),
+    writes="the questions and answers",
 )
 
 

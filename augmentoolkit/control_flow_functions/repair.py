@@ -21,6 +21,7 @@ REPAIR_CONTEXT = GenerationStep(
     Sampling(0.2, 1.0, 900),
     grammar=grammars.REPAIR_CONTEXT,
     variables=frozenset({"chunk", "question", "answer"}),
+    writes="a reworded question and answer",
 )
 
 

@@ -62,6 +62,7 @@ NEW_QUESTION = GenerationStep(
     Sampling(0.7, 1.0, 600),
     grammar=grammars.NEW_QUESTION,
     variables=frozenset({"chunk", "source", "rejected_question", "reason"}),
+    writes="the question and the answer",
 )
 # Names of the checks that need no model, as they appear in reasons and reports.
 GROUNDING = "grounding"

@@ -1,7 +1,8 @@
 """Checks that a written conversation carries its question/answer pairs faithfully.
 
 Two layers: a programmatic check with no model (the turns alternate, there is one question turn
-and one answer turn per pair, each answer turn holds most of its answer's content words, and no
+and one answer turn per pair, each answer turn holds most of its answer's content words (words.py's
+strict rule: words of 4+ letters, unstemmed; character bigrams in scripts without spaces), and no
 answer turn repeats another), run as the writing step's validator so a failing reply is simply
 retried; then a `verify_conversation` model call that reads the whole conversation against the
 pairs and gives a pass/fail verdict.
@@ -9,8 +10,7 @@ pairs and gives a pass/fail verdict.
 
 from __future__ import annotations
 
-import re
-
+from augmentoolkit.control_flow_functions.words import coverage_words
 from augmentoolkit.errors import ParseError
 from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
@@ -20,7 +20,6 @@ from augmentoolkit.records import QAPair
 
 # Share of an answer's content words that its answer turn must contain.
 MIN_ANSWER_COVERAGE = 0.5
-CONTENT_WORD = re.compile(r"[a-z0-9]{4,}")
 
 VERIFY_CONVERSATION = GenerationStep(
     "verify_conversation",
@@ -31,15 +30,10 @@ VERIFY_CONVERSATION = GenerationStep(
 )
 
 
-def content_words(text: str) -> set[str]:
-    """Lower-cased words of 4+ letters or digits. Example: 'Cut the fuses' -> {'fuses'}."""
-    return set(CONTENT_WORD.findall(text.lower()))
-
-
 def coverage(answer: str, turn: str) -> float:
     """Share of the answer's content words found in the turn (1.0 when the answer has none)."""
-    wanted = content_words(answer)
-    return len(wanted & content_words(turn)) / len(wanted) if wanted else 1.0
+    wanted = coverage_words(answer)
+    return len(wanted & coverage_words(turn)) / len(wanted) if wanted else 1.0
 
 
 def check_carries_pairs(turns: list[tuple[str, str]], pairs: tuple[QAPair, ...]) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from augmentoolkit.errors import EngineError, EngineUnavailable, ParseError, PromptTooLong
 from augmentoolkit.generation_functions.engine_wrapper import EngineWrapper, Sampling
+from augmentoolkit.generation_functions.output_language import language_note
 from augmentoolkit.generation_functions.prompts import (
     COMPLETION_STOPS,
     PromptLibrary,
@@ -64,6 +65,7 @@ class GenerationContext:
     completion_mode: bool
     parse_retries: int = 2
     grammars: bool = False  # constrain replies to each step's layout (the server takes GBNF)
+    output_language: str = ""  # SYSTEM.OUTPUT_LANGUAGE; "": the source text's (output_language.py)
     stats: dict[str, StepStats] = field(default_factory=dict)
 
     def stats_for(self, step: str) -> StepStats:
@@ -122,9 +124,13 @@ class GenerationStep(Generic[T]):
     # The values the step's prompt is filled with, declared so --check can render every prompt
     # before a call is paid for; run() refuses other values (the declaration cannot drift).
     variables: frozenset[str] = frozenset()
+    # What the step writes into the dataset ("the conversation"), asked for in the dataset's
+    # language when that is not English; "" for steps whose replies only the pipeline reads.
+    writes: str = ""
 
     def render(self, ctx: GenerationContext, values: dict[str, str]) -> RenderedPrompt:
-        return render(ctx.prompts.load(self.name), values, ctx.completion_mode)
+        note = language_note(self.writes, ctx.output_language, values)
+        return render(ctx.prompts.load(self.name), values, ctx.completion_mode, note)
 
     def sampling_for(self, ctx: GenerationContext) -> Sampling:
         """Completion mode adds the turn headers as stops so the model cannot write both sides;

@@ -164,10 +164,13 @@ class PromptLibrary:
 
 
 def render(
-    template: PromptTemplate, values: dict[str, str], completion_mode: bool
+    template: PromptTemplate, values: dict[str, str], completion_mode: bool, note: str = ""
 ) -> RenderedPrompt:
-    """Fill the template and shape it for chat (messages) or completion (one string)."""
+    """Fill the template and shape it for chat (messages) or completion (one string). A `note`
+    (output_language.py) ends the last user message, after a blank line; none adds nothing."""
     messages = template.fill(values)
+    if note:
+        messages[-1]["content"] = f"{messages[-1]['content']}\n\n{note}"
     if not completion_mode:
         return RenderedPrompt(messages=tuple(messages), text=None)
     return RenderedPrompt(messages=None, text=messages_to_completion(messages))
