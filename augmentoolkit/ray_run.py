@@ -149,7 +149,8 @@ async def _wait(ray: ModuleType, run: PipelineRun, refs: list[Any], ledger: Any)
     """Every shard's report, showing progress meanwhile; the first failure cancels the rest."""
     latest = BoardStats(calls={}, cost=0.0)
     board = run._board(lambda: latest)
-    waiting = {asyncio.wrap_future(ref.future()): ref for ref in refs}
+    futures = {asyncio.wrap_future(ref.future()): ref for ref in refs}
+    waiting = dict(futures)
     reports = []
     try:
         while waiting:
@@ -167,8 +168,12 @@ async def _wait(ray: ModuleType, run: PipelineRun, refs: list[Any], ledger: Any)
                 waiting.pop(future)
                 reports.append(_result(ray, future))
     finally:
-        for ref in waiting.values():
-            ray.cancel(ref)
+        for future, ref in futures.items():
+            if not future.done():
+                ray.cancel(ref)
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # seen: asyncio would print each unseen failure at exit
     return reports
 
 

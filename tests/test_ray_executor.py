@@ -230,3 +230,23 @@ def test_ray_with_the_embedded_model_is_a_config_error(make_config: ConfigFactor
 
     with pytest.raises(ConfigError, match="EXECUTOR: ray needs model servers reachable over HTTP"):
         make_config(API={"BASE_URL": "embedded"}, SYSTEM={"EXECUTOR": "ray"})
+
+
+def test_a_spent_budget_stops_every_worker_with_the_local_message(
+    ray_cluster: str,
+    server: ScriptedLLMServer,
+    make_config: ConfigFactory,
+    sample_input: Path,
+    tmp_path: Path,
+) -> None:
+    server.set_responder(reply)
+    config = make_config(
+        PATH={"INPUT": str(sample_input), "OUTPUT": str(tmp_path / "ray")},
+        API={"BASE_URL": server.base_url},
+        SYSTEM={"EXECUTOR": "ray", "RAY_WORKERS": 2, "USE_SUBSET": True, "SUBSET_SIZE": 6},
+        COST={"LOGICAL_INPUT_PRICE": 1000.0, "BUDGET": 1.0},  # ~$0.6 a judge call
+    )
+    code, err = finish(run_processing(config.source, ray_env(ray_cluster)))
+    assert code == 1, err
+    assert "error: the budget of $1.00 (COST.BUDGET) is spent" in err
+    assert "Traceback" not in err and "RayTaskError" not in err
