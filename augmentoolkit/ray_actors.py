@@ -18,6 +18,7 @@ its shard starts (`retire`), so a killed worker cannot keep them.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ from augmentoolkit.progress_board import BoardStats
 
 # How a slot ended, as it travels to the gateway.
 OK, FAILED, RATE_LIMITED, ABANDONED = "ok", "failed", "rate limited", "abandoned"
+FLUSH_SECONDS = 0.5  # how often a worker sends its progress counts
 Snapshot = tuple[dict[str, int], dict[str, int], float, list[str]]
 
 
@@ -53,10 +55,11 @@ class RunLedger:
         self.current[shard] = attempt
         self.done[shard] = Counter()
 
-    def advance(self, shard: int, attempt: str, stage: str, stats: BoardStats) -> None:
+    def advance(self, shard: int, attempt: str, done: dict[str, int], stats: BoardStats) -> None:
+        """Count chunks `done` per stage by a shard's attempt, with its calls and cost so far."""
         if self.current.get(shard) != attempt:
             return  # an attempt that has been replaced
-        self.done[shard][stage] += 1
+        self.done[shard].update(done)
         self.calls[attempt] = dict(stats.calls)
         self.cost[attempt] = stats.cost
 
@@ -159,16 +162,25 @@ class GatewayPool:
 
 
 class ShardBoard:
-    """A shard's progress board: every chunk a stage finishes, and every line, go to the
-    run's ledger, whose totals the driver shows (progress_board.Board)."""
+    """A shard's progress board: the chunks its stages finish, and its lines, go to the run's
+    ledger, whose totals the driver shows (progress_board.Board). Counts are sent at most
+    every `interval` seconds, since each message costs the worker CPU that calls could use."""
 
     def __init__(
-        self, ledger: Any, shard: int, attempt: str, stats: Callable[[], BoardStats]
+        self,
+        ledger: Any,
+        shard: int,
+        attempt: str,
+        stats: Callable[[], BoardStats],
+        interval: float = FLUSH_SECONDS,
     ) -> None:
         self.ledger = ledger
         self.shard = shard
         self.attempt = attempt
         self.stats = stats
+        self.interval = interval
+        self.pending: Counter[str] = Counter()
+        self.sent_at = 0.0
         self._closed = False
 
     @property
@@ -176,13 +188,23 @@ class ShardBoard:
         return self._closed
 
     def advance(self, stage: str, count: int = 1) -> None:
-        for _ in range(count):
-            self.ledger.advance.remote(self.shard, self.attempt, stage, self.stats())
+        self.pending[stage] += count
+        if time.monotonic() - self.sent_at >= self.interval:
+            self.flush()
+
+    def flush(self) -> Any:
+        """Send the counts not yet sent; the reply to wait on (None when nothing was due)."""
+        self.sent_at = time.monotonic()
+        if not self.pending:
+            return None
+        done, self.pending = dict(self.pending), Counter()
+        return self.ledger.advance.remote(self.shard, self.attempt, done, self.stats())
 
     def write(self, line: str) -> None:
         self.ledger.say.remote(line)
 
     def close(self) -> None:
+        self.flush()
         self._closed = True
 
 

@@ -152,21 +152,27 @@ async def _wait(ray: ModuleType, run: PipelineRun, refs: list[Any], ledger: Any)
     futures = {asyncio.wrap_future(ref.future()): ref for ref in refs}
     waiting = dict(futures)
     reports = []
+
+    async def show_progress() -> None:
+        nonlocal latest
+        stages, calls, cost, lines = await ledger.snapshot.remote()
+        latest = BoardStats(calls=calls, cost=cost)
+        for name, count in stages.items():
+            if count > board_done(run, name):
+                board.advance(name, count - board_done(run, name))
+        for line in lines:
+            run.tell(line)
+
     try:
         while waiting:
             done, _ = await asyncio.wait(
                 waiting, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
             )
-            stages, calls, cost, lines = await ledger.snapshot.remote()
-            latest = BoardStats(calls=calls, cost=cost)
-            for name, count in stages.items():
-                if count > board_done(run, name):
-                    board.advance(name, count - board_done(run, name))
-            for line in lines:
-                run.tell(line)
+            await show_progress()
             for future in done:
                 waiting.pop(future)
                 reports.append(_result(ray, future))
+        await show_progress()
     finally:
         for future, ref in futures.items():
             if not future.done():

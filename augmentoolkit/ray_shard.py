@@ -68,8 +68,13 @@ async def _attempt(
     if gateway is not None:
         await gateway.retire.remote(holder)  # slots an earlier, dead attempt still held
     run = _open(config, plan, shard, attempt, fingerprint, ledger, gateway, stages)
+    board = ShardBoard(ledger, shard, attempt, run._board_stats)
+    run.board = board
     try:
         await run.work_through_stages()
+        sent = board.flush()
+        if sent is not None:
+            await sent  # the last counts are in the ledger before the driver hears "done"
         return _report(shard, run)
     finally:
         await run.close()
@@ -98,9 +103,7 @@ def _open(
     if config.COST.BUDGET:
         share_spending(ctx.engine, ledger, attempt)
     folders = StageFolders(plan.folder(shard), stages, fingerprint, single_writer=True)
-    run = PipelineRun(config, ctx, folders, stages, owns=plan.owns(shard))
-    run.board = ShardBoard(ledger, shard, attempt, run._board_stats)
-    return run
+    return PipelineRun(config, ctx, folders, stages, owns=plan.owns(shard))
 
 
 def _report(shard: int, run: PipelineRun) -> ShardReport:

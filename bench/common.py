@@ -8,9 +8,9 @@ before anything from the repository.
 The scripted server (tests/llm_server.py) runs in a child process (`ServerProcess`), not in a
 thread of the benchmark, so its request handling does not compete with the code being measured
 for the GIL: on a 2-core machine client and server each get a core. The child is driven over
-its stdin with one-line commands (`count [STEP]`, `inflight`, `latency SECONDS`, `reset`,
-`quit`) and
-answers each with one line; it stops its server when told to or when its stdin closes (the
+its stdin with one-line commands (`count [STEP]`, `inflight`, `span`, `latency SECONDS`,
+`reset`, `quit`) and answers each with one line; `--listeners N` serves N ports (endpoints)
+from the one process; it stops its server when told to or when its stdin closes (the
 benchmark died), so no server outlives a run.
 
 Responders the child can use (`--responder`):
@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -74,8 +75,11 @@ class ServerProcess:
         latency: float = 0.0,
         rates: tuple[float, float, float] = (1.0, 1.0, 1.0),
         seed: int = 0,
+        listeners: int = 1,
     ) -> None:
         self.args = [
+            "--listeners",
+            str(listeners),
             "--responder",
             responder,
             "--latency",
@@ -87,6 +91,7 @@ class ServerProcess:
         ]
         self.proc: subprocess.Popen[str] | None = None
         self.base_url = ""
+        self.base_urls: list[str] = []
 
     def __enter__(self) -> ServerProcess:
         self.proc = subprocess.Popen(
@@ -96,7 +101,8 @@ class ServerProcess:
             text=True,
             cwd=REPO,
         )
-        self.base_url = self._read_line()
+        self.base_urls = self._read_line().split()
+        self.base_url = self.base_urls[0]
         return self
 
     def __exit__(
@@ -143,6 +149,10 @@ class ServerProcess:
     def in_flight_max(self) -> int:
         """The most requests the server handled at once since the last reset."""
         return int(self.command("inflight"))
+
+    def span(self) -> float:
+        """Seconds from the first to the latest answer since the last reset."""
+        return float(self.command("span"))
 
     def reset(self) -> None:
         """Forget recorded requests (latency and responder are kept)."""
@@ -203,14 +213,25 @@ def serve(argv: list[str]) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--rates", default="1,1,1")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--listeners", type=int, default=1, help="ports (endpoints), one process")
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",")]
-    server = ScriptedLLMServer(_make_responder(args.responder, rates, args.seed))
-    server.start()
+    answer_with = _make_responder(args.responder, rates, args.seed)
+    span = [0.0, 0.0]  # monotonic time of the first and the latest answer since the last reset
+
+    def stamped(request: Any) -> str:
+        now = time.monotonic()
+        span[0] = span[0] or now
+        span[1] = now
+        return str(answer_with(request))
+
+    servers = [ScriptedLLMServer(stamped) for _ in range(args.listeners)]
     latency = args.latency
-    server.set_latency(latency)
+    for server in servers:
+        server.start()
+        server.set_latency(latency)
     out = sys.stdout
-    out.write(server.base_url + "\n")
+    out.write(" ".join(server.base_url for server in servers) + "\n")
     out.flush()
     try:
         for raw in sys.stdin:
@@ -218,23 +239,29 @@ def serve(argv: list[str]) -> None:
             if word == "quit":
                 break
             if word == "count":
-                answer = str(server.count(rest or None))
-            elif word == "inflight":
-                answer = str(server.in_flight_max)
+                answer = str(sum(server.count(rest or None) for server in servers))
+            elif word == "inflight":  # the most one listener (endpoint) held at once
+                answer = str(max(server.in_flight_max for server in servers))
+            elif word == "span":
+                answer = str(span[1] - span[0])
             elif word == "reset":
-                server.reset()
-                server.set_latency(latency)
+                for server in servers:
+                    server.reset()
+                    server.set_latency(latency)
+                span[0] = span[1] = 0.0
                 answer = "ok"
             elif word == "latency":
                 latency = float(rest)
-                server.set_latency(latency)
+                for server in servers:
+                    server.set_latency(latency)
                 answer = "ok"
             else:
                 answer = f"unknown command {word!r}"
             out.write(answer + "\n")
             out.flush()
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
 
 
 # ------------------------------------------------------------------------------- configs

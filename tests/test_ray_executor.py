@@ -99,7 +99,8 @@ def test_ray_writes_the_local_dataset_and_reruns_with_zero_calls(
     assert server.count() == local_calls  # each call once, whichever worker made it
     plan = json.loads((config.PATH.OUTPUT / "shards" / "plan.json").read_text())
     assert plan["shards"] == 2
-    # the report adds up every worker: the same counts, calls and tokens per stage
+    # progress and the report add up every worker: the same counts, calls and tokens per stage
+    assert "write conversations 4/4" in err and f"| {local_calls} calls" in err
     assert stage_counts(config.PATH.OUTPUT) == stage_counts(tmp_path / "local")
 
     server.reset()

@@ -118,11 +118,12 @@ def test_a_429_through_the_gateway_cuts_the_shared_limit() -> None:
 
 def test_the_ledger_counts_the_current_attempt_of_each_shard_and_every_cost() -> None:
     ledger = RunLedger()
+    judge = "judge chunks"
     ledger.started(0, "a")
-    ledger.advance(0, "a", "judge chunks", BoardStats(calls={"judge chunks": 3}, cost=0.5))
+    ledger.advance(0, "a", {judge: 2}, BoardStats(calls={judge: 3}, cost=0.5))
     ledger.started(0, "b")  # the first attempt died; the second redoes its chunks
-    ledger.advance(0, "a", "judge chunks", BoardStats(calls={"judge chunks": 9}, cost=9.0))
-    ledger.advance(0, "b", "judge chunks", BoardStats(calls={"judge chunks": 1}, cost=0.25))
+    ledger.advance(0, "a", {judge: 5}, BoardStats(calls={judge: 9}, cost=9.0))
+    ledger.advance(0, "b", {judge: 1}, BoardStats(calls={judge: 1}, cost=0.25))
     ledger.say("a line")
     done, calls, cost, lines = ledger.snapshot()
     assert done == {"judge chunks": 1}
