@@ -11,7 +11,8 @@ made from the first record put for it, since a step's prompts share their templa
 examples; the dictionary is kept in the database and each row names the one it was compressed
 with, so every row can always be read back. A record reads back equal to the dict that was put.
 
-Stores written by earlier releases (one `STEP.jsonl` per step) are imported on open, streamed
+Stores written by earlier releases (one `STEP.jsonl` per step) are imported on open
+(store_migration.py), streamed
 line by line in batched transactions with INSERT OR IGNORE (a key already stored keeps its
 record, and a key twice in one file its first line), then the JSONL files are deleted; a crash
 part-way leaves them in place and the next open imports them again, to the same result.
@@ -37,19 +38,23 @@ import json
 import logging
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+from augmentoolkit.generation_functions.store_files import is_sealed, seal_files, sealed_files
+from augmentoolkit.generation_functions.store_migration import migrate_jsonl
+
+__all__ = ["CallUsage", "FILE_NAME", "Store", "StepStore", "call_key", "is_sealed", "seal_files"]
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "store.sqlite3"
 SCHEMA_VERSION = 1
 ZDICT_LIMIT = 32 * 1024  # zlib's window: a longer dictionary is never referenced
-MIGRATION_BATCH = 2000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
@@ -191,7 +196,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         try:
             self._create_schema()
-            migrate_jsonl(self)
+            migrate_jsonl(self)  # a store of the first releases, if the folder holds one
             self.others = [
                 Store(folder, path.name, read_only=True) for path in sealed_files(folder, name)
             ]
@@ -317,106 +322,3 @@ class Store:
                 f"{version}, this one reads {SCHEMA_VERSION}); update, or use another OUTPUT."
             )
         self.db.executescript(f"{SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};")
-
-
-# ------------------------------------------------------------------ several writers
-
-
-def is_sealed(path: Path) -> bool:
-    """True when the file uses a rollback journal (header bytes 18-19 are 1, not WAL's 2)."""
-    with open(path, "rb") as handle:
-        header = handle.read(20)
-    return len(header) == 20 and header[18:20] == b"\x01\x01"
-
-
-def sealed_files(folder: Path, own: str) -> list[Path]:
-    """The folder's store files other than `own` that can be read without locks, by name."""
-    return [
-        path for path in sorted(folder.glob("*.sqlite3")) if path.name != own and is_sealed(path)
-    ]
-
-
-def seal_files(paths: Iterable[Path]) -> None:
-    """Seal store files whose writers are gone (a crash leaves a WAL file: opening it rolls the
-    committed calls into the file). Call it only where no process can still be writing them."""
-    for path in paths:
-        if path.exists() and not is_sealed(path):
-            db = sqlite3.connect(path, isolation_level=None)
-            try:
-                db.execute("PRAGMA journal_mode=DELETE")
-            finally:
-                db.close()
-
-
-# ------------------------------------------------------------------ migration from JSONL
-
-
-def migrate_jsonl(store: Store) -> int:
-    """Import the old `STEP.jsonl` files of the store's folder, if any, then delete them.
-    Returns how many records were added (a key already stored keeps its record)."""
-    paths = sorted(store.folder.glob("*.jsonl"))
-    if not paths:
-        return 0
-    added = sum(_import_file(store.step(path.stem), path) for path in paths)
-    # In WAL mode with synchronous=NORMAL a commit is not yet on disk; a checkpoint syncs it, so
-    # a power cut after the JSONL files are gone cannot lose what was imported from them.
-    store.db.execute("PRAGMA wal_checkpoint(FULL)")
-    for path in paths:
-        path.unlink()
-    log.info(
-        "migrated %d records from %d JSONL step files in %s into %s",
-        added,
-        len(paths),
-        store.folder,
-        FILE_NAME,
-    )
-    return added
-
-
-def _import_file(step: StepStore, path: Path) -> int:
-    """Stream one step file into the store; returns how many records were added."""
-    added, skipped = 0, []
-    batch: list[tuple[int, str, int, bytes]] = []
-    with path.open("rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.endswith(b"\n"):
-                log.warning("%s: ignoring a torn last line left by an interrupted run", path)
-                break
-            key = _record_key(line)
-            if key is None:
-                skipped.append(number)
-                continue
-            batch.append((step.id, key, *step.encode(line.strip())))
-            if len(batch) >= MIGRATION_BATCH:
-                added += _insert_batch(step.store.db, batch)
-        added += _insert_batch(step.store.db, batch)
-    if skipped:
-        shown = ", ".join(str(n) for n in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-        log.warning("%s: skipped %d lines that are not records (%s)", path, len(skipped), shown)
-    return added
-
-
-def _record_key(line: bytes) -> str | None:
-    try:
-        record = json.loads(line)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both are
-        return None
-    key = record.get("key") if isinstance(record, dict) else None
-    return key if isinstance(key, str) else None
-
-
-def _insert_batch(db: sqlite3.Connection, batch: list[tuple[int, str, int, bytes]]) -> int:
-    """Insert and commit the rows, then empty the list; returns how many were new keys."""
-    if not batch:
-        return 0
-    db.execute("BEGIN")
-    try:
-        added = db.executemany(
-            "INSERT OR IGNORE INTO records (step, key, dict_id, data) VALUES (?, ?, ?, ?)", batch
-        ).rowcount
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    batch.clear()
-    return added
