@@ -24,7 +24,7 @@ import yaml
 from augmentoolkit.errors import ConfigError
 
 KEY_ENV_VARS = ("AUGMENTOOLKIT_API_KEY", "OPENAI_API_KEY")
-SECRET_KEYS = ("API.API_KEY",)  # settings whose values no message may show
+SECRET_KEYS = ("API.API_KEY", "API.LARGE_API_KEY")  # settings whose values no message may show
 MODES = ("api", "aphrodite")
 EXECUTORS = (
     "local",
@@ -80,11 +80,31 @@ class ApiConfig:
     REQUEST_TIMEOUT: float
     MAX_RETRIES: int
     GRAMMARS: str  # auto | always | never: constrain replies to each step's layout
+    API_KEY_ENV: str = ""  # the environment variable holding API_KEY, if given
+    LARGE_BASE_URL: str | tuple[str, ...] = ""  # "": the large role uses BASE_URL's servers
+    LARGE_API_KEY: Secret = field(default_factory=lambda: Secret(""))  # resolved; "": API_KEY's
+    LARGE_API_KEY_ENV: str = ""
 
     @property
     def base_urls(self) -> tuple[str, ...]:
         """Every URL, one or several. Example: "http://h/v1" -> ("http://h/v1",)."""
         return (self.BASE_URL,) if isinstance(self.BASE_URL, str) else self.BASE_URL
+
+    @property
+    def large_has_own_servers(self) -> bool:
+        """True when LARGE_BASE_URL gives the large role (conversation writing) its own."""
+        return self.LARGE_BASE_URL != ""
+
+    def urls_of(self, role: str) -> tuple[str, ...]:
+        """The servers of a model role: "small" (every step but writing conversations) or
+        "large". Example: urls_of("large") -> BASE_URL's when LARGE_BASE_URL is empty."""
+        if role == "large" and self.large_has_own_servers:
+            url = self.LARGE_BASE_URL
+            return (url,) if isinstance(url, str) else url
+        return self.base_urls
+
+    def key_of(self, role: str) -> Secret:
+        return self.LARGE_API_KEY if role == "large" and self.LARGE_API_KEY else self.API_KEY
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,13 @@ class SystemConfig:
     EXECUTOR: str
     RAY_ADDRESS: str
     RAY_WORKERS: int
+    LARGE_CONCURRENCY_LIMIT: int = 0  # 0: CONCURRENCY_LIMIT
+
+    def concurrency_of(self, role: str) -> int:
+        """Requests in flight per server of a model role."""
+        if role == "large" and self.LARGE_CONCURRENCY_LIMIT:
+            return self.LARGE_CONCURRENCY_LIMIT
+        return self.CONCURRENCY_LIMIT
 
 
 @dataclass(frozen=True)
@@ -173,6 +200,10 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "REQUEST_TIMEOUT": (float, 300.0, Between(0.1, 86400.0)),
         "MAX_RETRIES": (int, 5, Between(0, 100)),
         "GRAMMARS": (str, "auto", GRAMMAR_CHOICES),
+        "API_KEY_ENV": (str, "", None),
+        "LARGE_BASE_URL": (UrlOrUrls, "", None),
+        "LARGE_API_KEY": (str, "", None),
+        "LARGE_API_KEY_ENV": (str, "", None),
     },
     "SYSTEM": {
         "USE_FILENAMES": (bool, False, None),
@@ -200,6 +231,7 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "EXECUTOR": (str, "local", EXECUTORS),
         "RAY_ADDRESS": (str, "", None),
         "RAY_WORKERS": (int, 0, Between(0, 4096)),
+        "LARGE_CONCURRENCY_LIMIT": (int, 0, Between(0, 4096)),
     },
     "APHRODITE": {
         "MODEL": (str, "", None),
@@ -233,12 +265,21 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(problems, source=str(path))
     return Config(
         PATH=PathConfig(**paths),
-        API=ApiConfig(**{**values["API"], "API_KEY": resolve_api_key(values["API"]["API_KEY"])}),
+        API=ApiConfig(**{**values["API"], **resolve_api_keys(values["API"])}),
         SYSTEM=SystemConfig(**values["SYSTEM"]),
         APHRODITE=AphroditeConfig(**values["APHRODITE"]),
         COST=CostConfig(**values["COST"]),
         source=path,
     )
+
+
+def resolve_api_keys(api: dict[str, Any]) -> dict[str, Secret]:
+    """API_KEY and LARGE_API_KEY as Secrets: each from the config, else from the variable its
+    *_ENV key names; the small role's falls back to the usual variables, the large role's to
+    the small role's key (checked: a named variable that is not set is a config problem)."""
+    small = resolve_api_key(api["API_KEY"] or os.environ.get(api["API_KEY_ENV"] or "-", ""))
+    large = api["LARGE_API_KEY"] or os.environ.get(api["LARGE_API_KEY_ENV"] or "-", "")
+    return {"API_KEY": small, "LARGE_API_KEY": Secret(large.strip())}
 
 
 def resolve_api_key(from_config: str) -> Secret:
@@ -446,6 +487,7 @@ def _check_combinations(values: dict[str, dict[str, Any]], problems: list[str]) 
         )
     if system["MODE"] == "api":
         _check_urls(api["BASE_URL"], problems)
+        _check_large_role(api, problems)
     if system["EXECUTOR"] == "ray":
         _check_ray(system["MODE"], api["BASE_URL"], problems)
     if system["MODE"] == "aphrodite" and api["GRAMMARS"] == "always":
@@ -458,12 +500,12 @@ def _check_combinations(values: dict[str, dict[str, Any]], problems: list[str]) 
             problems.append(f"API.{key}: empty. Set it to the model name your server serves.")
 
 
-def _check_urls(value: Any, problems: list[str]) -> None:
+def _check_urls(value: Any, problems: list[str], name: str = "API.BASE_URL") -> None:
     """Every entry of API.BASE_URL is an http(s) URL; a lone "embedded" is let through."""
     if isinstance(value, str):
         if value != EMBEDDED and not _is_http_url(value):
             problems.append(
-                f"API.BASE_URL: {value!r} is not an http(s) URL. Write it like "
+                f"{name}: {value!r} is not an http(s) URL. Write it like "
                 "http://127.0.0.1:8080/v1 (llama.cpp, vLLM) or https://api.openai.com/v1."
             )
         return
@@ -472,8 +514,28 @@ def _check_urls(value: Any, problems: list[str]) -> None:
     for number, url in enumerate(value, start=1):
         if isinstance(url, str) and not _is_http_url(url):
             problems.append(
-                f"API.BASE_URL: item {number}, {url!r}, is not an http(s) URL. Write each like "
+                f"{name}: item {number}, {url!r}, is not an http(s) URL. Write each like "
                 "http://10.0.0.2:8000/v1 (one per vLLM, llama.cpp or Aphrodite server)."
+            )
+
+
+def _check_large_role(api: dict[str, Any], problems: list[str]) -> None:
+    """LARGE_BASE_URL: empty, or servers of its own (the embedded model serves every role);
+    a named key variable must be set."""
+    large = api["LARGE_BASE_URL"]
+    if large == EMBEDDED or (api["BASE_URL"] == EMBEDDED and large):
+        problems.append(
+            "API.LARGE_BASE_URL: the embedded model serves both roles from one server. Leave "
+            "LARGE_BASE_URL empty, or point both BASE_URL and LARGE_BASE_URL at your servers."
+        )
+    elif large:
+        _check_urls(large, problems, "API.LARGE_BASE_URL")
+    for key in ("API_KEY_ENV", "LARGE_API_KEY_ENV"):
+        name = api[key]
+        if isinstance(name, str) and name and not os.environ.get(name, "").strip():
+            problems.append(
+                f"API.{key}: names the environment variable {name}, which is not set here. "
+                f"Export {name} before the run, or fix the name."
             )
 
 

@@ -61,9 +61,11 @@ def check_prompts(prompts: PromptLibrary, config: Config, stages: tuple[Stage, .
         prompts.locate_file(filename)
 
 
-def build_backend(config: Config, urls: tuple[str, ...] | None = None) -> Backend | list[Backend]:
-    """The in-process engine, the embedded small model, one OpenAI client for API.BASE_URL, or
-    one per URL in its list (or in `urls`: a Ray shard's own servers)."""
+def build_backend(
+    config: Config, urls: tuple[str, ...] | None = None, role: str = "small"
+) -> Backend | list[Backend]:
+    """The in-process engine, the embedded small model, or one OpenAI client per server of the
+    role (API.BASE_URL's, or LARGE_BASE_URL's for "large"; `urls`: a Ray shard's own ones)."""
     if config.SYSTEM.MODE == "aphrodite":
         a = config.APHRODITE
         return AphroditeBackend(
@@ -72,8 +74,9 @@ def build_backend(config: Config, urls: tuple[str, ...] | None = None) -> Backen
     api = config.API
     if api.base_urls == (EMBEDDED,):
         return EmbeddedBackend(api.REQUEST_TIMEOUT)
+    key = api.key_of(role)
     clients: list[Backend] = [
-        OpenAIBackend(url, api.API_KEY, api.REQUEST_TIMEOUT) for url in urls or api.base_urls
+        OpenAIBackend(url, key, api.REQUEST_TIMEOUT) for url in urls or api.urls_of(role)
     ]
     return clients[0] if len(clients) == 1 else clients
 
@@ -114,12 +117,18 @@ def build_context(
     backend: Backend | list[Backend] | None = None,
     stages: tuple[Stage, ...] = STAGES,
     store: Store | None = None,
+    large_urls: tuple[str, ...] | None = None,
 ) -> GenerationContext:
     """Engine, prompt library (checked now) and store for a run of this configuration; the
-    store is OUTPUT/store's main file unless one is given (a Ray shard brings its own)."""
+    store is OUTPUT/store's main file unless one is given (a Ray shard brings its own, and may
+    take only some of the large role's servers: `large_urls`)."""
     prompts = PromptLibrary(config.PATH.PROMPTS, config.PATH.DEFAULT_PROMPTS)
     check_prompts(prompts, config, stages)
     backend = backend or build_backend(config)
+    large = None
+    if config.SYSTEM.MODE == "api" and config.API.large_has_own_servers:
+        large_backend = build_backend(config, large_urls, role="large")
+        large = (large_backend, config.SYSTEM.concurrency_of("large"))
     engine = EngineWrapper(
         backend,
         concurrency=concurrency(config, backend),
@@ -127,6 +136,7 @@ def build_context(
         retry=RetryPolicy(max_retries=config.API.MAX_RETRIES),
         prices=model_prices(config),
         budget=config.COST.BUDGET,
+        large=large,
     )
     return GenerationContext(
         engine=engine,

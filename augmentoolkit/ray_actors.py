@@ -84,36 +84,47 @@ class RunLedger:
 
 
 class SlotGateway:
-    """The run's one EndpointPool over servers that several workers share. Each server is
-    known by its index in API.BASE_URL; every method is a coroutine (an async actor)."""
+    """The run's one EndpointPool per model role whose servers several workers share. Each
+    server is known by its role and its index in that role's URL list (API.BASE_URL, or
+    LARGE_BASE_URL); every method is a coroutine (an async actor)."""
 
-    def __init__(self, names: list[str], ceiling: int) -> None:
-        self.pool: EndpointPool[int] = EndpointPool(
-            [(name, index) for index, name in enumerate(names)], ceiling=ceiling
-        )
-        self.held: defaultdict[str, Counter[int]] = defaultdict(Counter)
+    def __init__(self, roles: dict[str, tuple[list[str], int]]) -> None:
+        """`roles`: role -> (server names, concurrency ceiling of each)."""
+        self.pools: dict[str, EndpointPool[int]] = {
+            role: EndpointPool([(name, i) for i, name in enumerate(names)], ceiling=ceiling)
+            for role, (names, ceiling) in roles.items()
+        }
+        self.held: defaultdict[str, Counter[tuple[str, int]]] = defaultdict(Counter)
         self.in_flight_max = 0
 
-    async def acquire(self, holder: str, priority: int) -> tuple[int, int]:
-        """(server index, limiter epoch) of a slot for `holder`, lower priorities first."""
+    async def acquire(self, holder: str, role: str, priority: int) -> tuple[int, int]:
+        """(server index, limiter epoch) of a slot of `role` for `holder`, lower priorities
+        first."""
+        pool = self.pools[role]
         with prioritised(priority):
-            endpoint = await self.pool.acquire()
-        self.held[holder][endpoint.backend] += 1
-        in_flight = sum(e.limiter.in_flight for e in self.pool.endpoints)
+            endpoint = await pool.acquire()
+        self.held[holder][role, endpoint.backend] += 1
+        in_flight = max(e.limiter.in_flight for e in pool.endpoints)
         self.in_flight_max = max(self.in_flight_max, in_flight)
         return endpoint.backend, endpoint.limiter.epoch
 
     async def release(
-        self, holder: str, index: int, epoch: int, outcome: str, retry_after: float | None
+        self,
+        holder: str,
+        role: str,
+        index: int,
+        epoch: int,
+        outcome: str,
+        retry_after: float | None,
     ) -> None:
-        if self.held[holder][index] <= 0:
+        if self.held[holder][role, index] <= 0:
             return  # retired with its attempt
-        self.held[holder][index] -= 1
+        self.held[holder][role, index] -= 1
         error = None
         if outcome not in (OK, ABANDONED):
             error = TransientError(outcome, retry_after, rate_limited=outcome == RATE_LIMITED)
-        endpoint = self.pool.endpoints[index]
-        self.pool.release(endpoint, epoch, error, counted=outcome != ABANDONED)
+        pool = self.pools[role]
+        pool.release(pool.endpoints[index], epoch, error, counted=outcome != ABANDONED)
 
     async def retire(self, prefix: str) -> int:
         """Take back every slot still held by holders named `prefix...` (a finished or dead
@@ -122,16 +133,16 @@ class SlotGateway:
         for holder, counts in self.held.items():
             if not holder.startswith(prefix):
                 continue
-            for index, count in counts.items():
-                endpoint = self.pool.endpoints[index]
+            for (role, index), count in counts.items():
+                endpoint = self.pools[role].endpoints[index]
                 for _ in range(count):
-                    self.pool.release(endpoint, endpoint.limiter.epoch, None, counted=False)
+                    self.pools[role].release(endpoint, endpoint.limiter.epoch, None, counted=False)
                 freed += count
             counts.clear()
         return freed
 
     async def peak(self) -> int:
-        """The most slots granted at once so far."""
+        """The most slots one server had granted at once so far."""
         return self.in_flight_max
 
 
@@ -139,16 +150,20 @@ class SlotGateway:
 
 
 class GatewayPool:
-    """An engine's pool whose slots the run's SlotGateway grants (engine_wrapper.SlotPool)."""
+    """A role's pool whose slots the run's SlotGateway grants (engine_wrapper.SlotPool)."""
 
-    def __init__(self, endpoints: list[Endpoint[Backend]], gateway: Any, holder: str) -> None:
-        self.endpoints = endpoints  # the same order as the gateway's servers
+    def __init__(
+        self, endpoints: list[Endpoint[Backend]], gateway: Any, holder: str, role: str
+    ) -> None:
+        self.endpoints = endpoints  # the same order as the gateway's servers of the role
         self.gateway = gateway
         self.holder = holder
+        self.role = role
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Endpoint[Backend]]:
-        index, epoch = await self.gateway.acquire.remote(self.holder, REQUEST_PRIORITY.get())
+        priority = REQUEST_PRIORITY.get()
+        index, epoch = await self.gateway.acquire.remote(self.holder, self.role, priority)
         outcome, retry_after = ABANDONED, None
         try:
             yield self.endpoints[index]
@@ -158,7 +173,8 @@ class GatewayPool:
             retry_after = error.retry_after
             raise
         finally:  # sent without waiting: the next request need not wait for the reply
-            self.gateway.release.remote(self.holder, index, epoch, outcome, retry_after)
+            release = self.gateway.release.remote
+            release(self.holder, self.role, index, epoch, outcome, retry_after)
 
 
 class ShardBoard:

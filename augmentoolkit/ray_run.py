@@ -26,7 +26,6 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from augmentoolkit.context import concurrency
 from augmentoolkit.control_flow_functions.progress import StageOutcome
 from augmentoolkit.errors import AugmentoolkitError, ClusterUnavailable, RunIncomplete
 from augmentoolkit.generation_functions.engine_wrapper import ModelUsage, public_url
@@ -136,13 +135,19 @@ async def _run(ray: ModuleType, run: PipelineRun) -> None:
 
 
 def _gateway(ray: ModuleType, run: PipelineRun, plan: ShardPlan) -> Any | None:
-    """The slot gateway when there are fewer servers than shards; None otherwise."""
-    urls = run.config.API.base_urls
-    if plan.endpoints_of(0, urls) is not None:
+    """The slot gateway, for the model roles that have fewer servers than there are shards;
+    None when every role's servers can be split between the shards."""
+    api, system = run.config.API, run.config.SYSTEM
+    roles = ("small", "large") if api.large_has_own_servers else ("small",)
+    shared = {
+        role: ([public_url(url) for url in api.urls_of(role)], system.concurrency_of(role))
+        for role in roles
+        if plan.endpoints_of(0, api.urls_of(role)) is None
+    }
+    if not shared:
         return None
     actor = ray.remote(num_cpus=0, max_concurrency=10_000, max_restarts=3, max_task_retries=3)
-    ceiling = concurrency(run.config, [])
-    return actor(SlotGateway).remote([public_url(url) for url in urls], ceiling)
+    return actor(SlotGateway).remote(shared)
 
 
 async def _wait(ray: ModuleType, run: PipelineRun, refs: list[Any], ledger: Any) -> list[Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from augmentoolkit.config import Config
 from augmentoolkit.context import build_backend, build_context
 from augmentoolkit.control_flow_functions.progress import StageOutcome
-from augmentoolkit.generation_functions.engine_wrapper import ModelUsage
+from augmentoolkit.generation_functions.engine_wrapper import EngineWrapper, ModelUsage
 from augmentoolkit.generation_functions.generation_step import StepStats
 from augmentoolkit.generation_functions.store import Store, seal_files
 from augmentoolkit.pipeline import PipelineRun
@@ -23,6 +23,8 @@ from augmentoolkit.run_log import setup_logging
 from augmentoolkit.shards import ShardPlan
 from augmentoolkit.stage_folders import StageFolders
 from augmentoolkit.stages import STAGES, Stage
+
+ROLES = ("small", "large")
 
 
 @dataclass
@@ -96,14 +98,32 @@ def _open(
     store_name = plan.store_name(shard, attempt)
     seal_files(plan.earlier_attempts(shard, store_name))
     store = Store(config.PATH.OUTPUT / "store", store_name, single_writer=True)
-    own_urls = plan.endpoints_of(shard, config.API.base_urls)
-    ctx = build_context(config, build_backend(config, own_urls), stages, store)
-    if gateway is not None and own_urls is None:
-        ctx.engine.pool = GatewayPool(ctx.engine.endpoints, gateway, f"shard-{shard}.{attempt}")
+    own = {role: plan.endpoints_of(shard, config.API.urls_of(role)) for role in ROLES}
+    backend = build_backend(config, own["small"])
+    ctx = build_context(config, backend, stages, store, large_urls=own["large"])
+    if gateway is not None:
+        _ask_gateway(ctx.engine, own, gateway, f"shard-{shard}.{attempt}")
     if config.COST.BUDGET:
         share_spending(ctx.engine, ledger, attempt)
     folders = StageFolders(plan.folder(shard), stages, fingerprint, single_writer=True)
     return PipelineRun(config, ctx, folders, stages, owns=plan.owns(shard))
+
+
+def _ask_gateway(
+    engine: EngineWrapper,
+    own: dict[str, tuple[str, ...] | None],
+    gateway: Any,
+    holder: str,
+) -> None:
+    """Each role without servers of its own gets its slots from the gateway (the large role
+    keeps sharing the small role's pool when it has no servers of its own)."""
+    shared = engine.pools["large"] is engine.pools["small"]
+    for role in ROLES:
+        if own[role] is None and not (role == "large" and shared):
+            pool = engine.pools[role]
+            engine.pools[role] = GatewayPool(pool.endpoints, gateway, holder, role)
+    if shared:
+        engine.pools["large"] = engine.pools["small"]
 
 
 def _report(shard: int, run: PipelineRun) -> ShardReport:

@@ -93,10 +93,10 @@ def test_servers_are_split_between_shards_only_when_each_gets_one(tmp_path: Path
 
 def test_the_gateway_holds_one_ceiling_for_every_holder_and_takes_back_a_dead_ones() -> None:
     async def scenario() -> None:
-        gateway = SlotGateway(["http://one"], ceiling=2)
-        await gateway.acquire("shard-0.a", 0)
-        await gateway.acquire("shard-1.b", 0)
-        third = asyncio.ensure_future(gateway.acquire("shard-1.b", 0))
+        gateway = SlotGateway({"small": (["http://one"], 2)})
+        await gateway.acquire("shard-0.a", "small", 0)
+        await gateway.acquire("shard-1.b", "small", 0)
+        third = asyncio.ensure_future(gateway.acquire("shard-1.b", "small", 0))
         await asyncio.sleep(0)
         assert not third.done()  # two holders, one ceiling of 2
         assert await gateway.retire("shard-0.") == 1  # shard 0's attempt died holding one
@@ -108,10 +108,11 @@ def test_the_gateway_holds_one_ceiling_for_every_holder_and_takes_back_a_dead_on
 
 def test_a_429_through_the_gateway_cuts_the_shared_limit() -> None:
     async def scenario() -> None:
-        gateway = SlotGateway(["http://one"], ceiling=8)
-        index, epoch = await gateway.acquire("shard-0.a", 0)
-        await gateway.release("shard-0.a", index, epoch, RATE_LIMITED, None)
-        assert gateway.pool.endpoints[0].limiter.limit == 6
+        gateway = SlotGateway({"small": (["http://one"], 8), "large": (["http://two"], 8)})
+        index, epoch = await gateway.acquire("shard-0.a", "small", 0)
+        await gateway.release("shard-0.a", "small", index, epoch, RATE_LIMITED, None)
+        assert gateway.pools["small"].endpoints[0].limiter.limit == 6
+        assert gateway.pools["large"].endpoints[0].limiter.limit == 8  # its own servers
 
     asyncio.run(scenario())
 

@@ -160,10 +160,14 @@ class EngineWrapper:
         prices: dict[str, tuple[float, float]] | None = None,
         budget: float = 0.0,
         cooldown: float = COOLDOWN,
+        large: tuple[Backend | Sequence[Backend], int] | None = None,
     ) -> None:
-        backends = list(backend) if isinstance(backend, Sequence) else [backend]
-        named = [(_label(b, i, len(backends)), b) for i, b in enumerate(backends)]
-        self.pool: SlotPool = EndpointPool(named, ceiling=concurrency, cooldown=cooldown)
+        small: SlotPool = _pool(backend, concurrency, cooldown)
+        # "large" (writing conversations) shares the small role's pool unless it has servers
+        # of its own (API.LARGE_BASE_URL): then their own pool, at their own ceiling.
+        self.pools: dict[str, SlotPool] = {"small": small, "large": small}
+        if large is not None:
+            self.pools["large"] = _pool(large[0], large[1], cooldown)
         self.send_stop = send_stop
         self.retry = retry or RetryPolicy()
         self.usage: dict[str, ModelUsage] = {}
@@ -175,8 +179,15 @@ class EngineWrapper:
         self._stopped: EngineUnavailable | None = None
 
     @property
+    def pool(self) -> SlotPool:
+        """The small role's pool (the only one unless the large role has its own servers)."""
+        return self.pools["small"]
+
+    @property
     def endpoints(self) -> list[Endpoint[Backend]]:
-        return self.pool.endpoints
+        """Every endpoint of every role, each once."""
+        pools = list({id(pool): pool for pool in self.pools.values()}.values())
+        return [endpoint for pool in pools for endpoint in pool.endpoints]
 
     def cost(self) -> float:
         """Dollars spent so far at the configured prices."""
@@ -194,9 +205,15 @@ class EngineWrapper:
             )
 
     async def generate(
-        self, prompt: RenderedPrompt, model: str, sampling: Sampling, step: str = ""
+        self,
+        prompt: RenderedPrompt,
+        model: str,
+        sampling: Sampling,
+        step: str = "",
+        role: str = "small",
     ) -> Completion:
-        """Send one prompt; retry transient failures; EngineError when retries run out."""
+        """Send one prompt to the servers of `role`; retry transient failures; EngineError when
+        retries run out."""
         usage = self.usage.setdefault(model, ModelUsage())
         stop_sent = list(sampling.stop[:MAX_STOPS_SENT]) if self.send_stop else []
         where = ""
@@ -204,7 +221,7 @@ class EngineWrapper:
             if self._stopped is not None:
                 raise self._stopped
             try:
-                async with self.pool.slot() as endpoint:
+                async with self.pools[role].slot() as endpoint:
                     where = endpoint.name
                     self._check_budget()
                     usage.requests += 1
@@ -242,8 +259,14 @@ class EngineWrapper:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
-        for endpoint in self.pool.endpoints:
+        for endpoint in self.endpoints:
             await endpoint.backend.close()
+
+
+def _pool(backend: Backend | Sequence[Backend], ceiling: int, cooldown: float) -> SlotPool:
+    backends = list(backend) if isinstance(backend, Sequence) else [backend]
+    named = [(_label(b, i, len(backends)), b) for i, b in enumerate(backends)]
+    return EndpointPool(named, ceiling=ceiling, cooldown=cooldown)
 
 
 def _label(backend: Backend, index: int, count: int) -> str:

@@ -168,7 +168,7 @@ class GenerationStep(Generic[T]):
             try:
                 stats.requests += 1
                 seeded = replace(sampling, seed=call_seed(key, attempt))
-                completion = await ctx.engine.generate(prompt, model, seeded, self.name)
+                completion = await ctx.engine.generate(prompt, model, seeded, self.name, self.role)
             except EngineUnavailable:
                 raise
             except PromptTooLong as error:  # retrying cannot help; not stored: a longer
