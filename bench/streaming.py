@@ -3,15 +3,18 @@
 What: `run_pipeline` on the shipped sample text (USE_SUBSET, 12 chunks by default) against the
 scripted server answering as the fake model, once with SYSTEM.STREAMING True (each chunk moves
 to its next stage as soon as it is ready) and once with False (every stage waits for all chunks).
-The small model answers in 20 ms and the large model (conversation writing) in 150 ms, as if
-they sat on separate endpoints of different speed; here both are one scripted server whose
-responder sleeps by model name. Printed: both wall times and streaming ÷ barriers (target
-<= 0.75). Both runs must write byte-identical datasets.
+The small model answers in 100 ms and the large model (conversation writing) in 500 ms, on
+separate endpoints (API.BASE_URL and API.LARGE_BASE_URL: the scripted server child listens on
+two ports, its responder sleeping by model name), so each role has its own pool, as users with
+a small local model and a large hosted one run it. `--shared` puts both on one endpoint (one
+pool), as before per-role endpoints existed. Printed: both wall times and streaming ÷ barriers
+(target <= 0.75). Both runs must write byte-identical datasets.
 
 How: each mode runs into its own fresh OUTPUT (no cache hits), best of --reps runs each, with
 CONCURRENCY_LIMIT 8 so the limit binds and idle slots between stages show.
 
-Run: .venv/bin/python bench/streaming.py [--subset 12] [--small 0.02] [--large 0.15] [--reps 2]
+Run: .venv/bin/python bench/streaming.py [--subset 12] [--small 0.1] [--large 0.5] [--reps 2]
+     [--shared]
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ TARGET = 0.75
 DATASETS = ("master_list.jsonl", "processed_masterlist.json", "simplified_data.jsonl")
 
 
-def timed_run(base_url: str, folder: Path, subset: int, streaming: bool) -> tuple[float, Path]:
+def timed_run(urls: list[str], folder: Path, subset: int, streaming: bool) -> tuple[float, Path]:
     output = folder / f"out-{streaming}-{time.monotonic_ns()}"
     config = common.write_config(
         folder,
-        base_url,
+        urls[0],
+        api={"LARGE_BASE_URL": urls[1]} if len(urls) > 1 else {},
         output=output,
         USE_SUBSET=True,
         SUBSET_SIZE=subset,
@@ -49,20 +53,23 @@ def timed_run(base_url: str, folder: Path, subset: int, streaming: bool) -> tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subset", type=int, default=12)
-    parser.add_argument("--small", type=float, default=0.02, help="small model latency (s)")
-    parser.add_argument("--large", type=float, default=0.15, help="large model latency (s)")
+    parser.add_argument("--small", type=float, default=0.1, help="small model latency (s)")
+    parser.add_argument("--large", type=float, default=0.5, help="large model latency (s)")
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--shared", action="store_true", help="both models on one endpoint")
     args = parser.parse_args()
     best: dict[bool, float] = {}
     outputs: dict[bool, Path] = {}
     with (
         common.temp_dir() as folder,
-        common.ServerProcess("fake-split", rates=(args.small, args.large, 0.0)) as server,
+        common.ServerProcess(
+            "fake-split", rates=(args.small, args.large, 0.0), listeners=1 if args.shared else 2
+        ) as server,
     ):
         for _ in range(args.reps):
             for streaming in (False, True):
                 seconds, outputs[streaming] = timed_run(
-                    server.base_url, folder, args.subset, streaming
+                    server.base_urls, folder, args.subset, streaming
                 )
                 best[streaming] = min(best.get(streaming, seconds), seconds)
         same = all(
@@ -75,7 +82,9 @@ def main() -> None:
             [["stage barriers", f"{best[False]:.2f}"], ["streaming", f"{best[True]:.2f}"]],
         )
     )
-    print(f"datasets identical: {same}")
+    print(
+        f"datasets identical: {same}; endpoints: {'one shared' if args.shared else 'one per role'}"
+    )
     print(common.result("streaming_vs_barriers", ratio, f"<= {TARGET}", ratio <= TARGET and same))
 
 
