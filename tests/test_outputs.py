@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -105,12 +106,15 @@ def test_budget_cap_stops_cleanly_and_a_higher_cap_resumes(
         PATH={"INPUT": str(sample_input), "OUTPUT": str(tmp_path / "capped")},
         API={"BASE_URL": server.base_url},
         SYSTEM={"USE_SUBSET": True, "SUBSET_SIZE": 4},
-        COST={**prices, "BUDGET": 0.05},
+        COST={**prices, "BUDGET": 0.3},  # the whole run costs about $0.5
     )
-    with pytest.raises(BudgetReached, match=r"budget of \$0.05"):
+    with pytest.raises(BudgetReached, match=r"budget of \$0.30"):
         asyncio.run(run_pipeline(capped))
     spent = server.count()
     assert 0 < spent < total
+    report = (tmp_path / "capped" / "run_report.md").read_text(encoding="utf-8")
+    cost = float(re.search(r"Total cost: \$([0-9.]+)", report).group(1))  # type: ignore[union-attr]
+    assert 0 < cost <= 0.3  # never past the cap: each request's worst case was reserved
     raised = make_config(
         PATH={"INPUT": str(sample_input), "OUTPUT": str(tmp_path / "capped")},
         API={"BASE_URL": server.base_url},

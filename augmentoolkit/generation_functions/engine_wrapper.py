@@ -17,8 +17,10 @@ The wrapper owns, in one place each:
   that fail after all their retries (a dead server) raise EngineUnavailable, which stops the run;
 - stop sequences: none when `send_stop` is False; otherwise at most 4 are sent (a common
   provider limit) and all of them are applied to the reply locally;
-- token usage per model, its cost at the configured prices, and the optional budget cap: once
-  the cost reaches the budget no new request starts and BudgetReached stops the run. Under
+- token usage per model, its cost at the configured prices, and the optional budget cap, which
+  is never overshot: before a request is sent its worst case is reserved (every byte of the
+  prompt a token, plus the reply's max_tokens, at the model's prices), and a request whose
+  worst case would take the cost past the budget is not sent: BudgetReached stops the run. Under
   the Ray executor `spent_elsewhere` adds what the other workers spent (ray_actors.py keeps it
   current through `on_spend`), and `pool` may be a GatewayPool, whose slots a cluster-wide
   gateway grants.
@@ -174,6 +176,9 @@ class EngineWrapper:
         self.prices = prices or {}  # model -> (USD per million prompt, completion tokens)
         self.budget = budget
         self.spent_elsewhere = 0.0  # by other workers of the same run (Ray executor)
+        self.reserved = 0.0  # worst-case cost of the requests in flight
+        self._reservations = 0  # how many (a float sum need not come back to exactly 0.0)
+        self._released = asyncio.Event()  # set whenever a reservation ends
         self.on_spend: Callable[[], None] | None = None  # told after every answered request
         self._failures_in_a_row = 0
         self._stopped: EngineUnavailable | None = None
@@ -196,13 +201,42 @@ class EngineWrapper:
             for model, usage in self.usage.items()
         )
 
-    def _check_budget(self) -> None:
+    def _check_budget(self, worst: float = 0.0) -> None:
+        """BudgetReached when a request costing `worst` at most could take the spending (with
+        what requests in flight may still cost) past COST.BUDGET."""
         spent = self.cost() + self.spent_elsewhere
-        if self.budget and spent >= self.budget:
+        if self.budget and self._over_budget(worst):
             raise BudgetReached(
-                f"the budget of ${self.budget:.2f} (COST.BUDGET) is spent (${spent:.2f}). "
-                "Finished calls are saved: raise COST.BUDGET and run again to resume."
+                f"the budget of ${self.budget:.2f} (COST.BUDGET) is spent (${spent:.2f}, and "
+                "the next request could cost more than what is left). Finished calls are "
+                "saved: raise COST.BUDGET and run again to resume."
             )
+
+    async def _reserve(self, worst: float) -> None:
+        """Set `worst` aside for a request; while requests in flight hold what is left, wait
+        for them to end (they usually cost far less than their worst case)."""
+        while self.budget and self._reservations and self._over_budget(worst):
+            self._released.clear()
+            await self._released.wait()
+        self._check_budget(worst)
+        self.reserved += worst
+        self._reservations += 1
+
+    def _over_budget(self, worst: float) -> bool:
+        return self.cost() + self.spent_elsewhere + self.reserved + worst > self.budget
+
+    def worst_cost(self, prompt: RenderedPrompt, model: str, sampling: Sampling) -> float:
+        """The most a request can cost: every byte of its prompt a token (no tokenizer makes a
+        token of less than a byte), a few per chat message, and max_tokens of reply."""
+        if not self.budget:
+            return 0.0
+        if prompt.text is not None:
+            prompt_tokens = len(prompt.text.encode("utf-8"))
+        else:
+            messages = prompt.messages or ()
+            size = sum(len(m["content"].encode("utf-8")) + 8 for m in messages)
+            prompt_tokens = size + 8
+        return dollars(self.prices, model, prompt_tokens, sampling.max_tokens)
 
     async def generate(
         self,
@@ -216,6 +250,7 @@ class EngineWrapper:
         retries run out."""
         usage = self.usage.setdefault(model, ModelUsage())
         stop_sent = list(sampling.stop[:MAX_STOPS_SENT]) if self.send_stop else []
+        worst = self.worst_cost(prompt, model, sampling)
         where = ""
         for attempt in range(self.retry.max_retries + 1):
             if self._stopped is not None:
@@ -223,11 +258,16 @@ class EngineWrapper:
             try:
                 async with self.pools[role].slot() as endpoint:
                     where = endpoint.name
-                    self._check_budget()
+                    await self._reserve(worst)
                     usage.requests += 1
-                    completion = await endpoint.backend.complete(
-                        prompt, model, sampling, stop_sent, step
-                    )
+                    try:
+                        completion = await endpoint.backend.complete(
+                            prompt, model, sampling, stop_sent, step
+                        )
+                    finally:
+                        self._reservations -= 1
+                        self.reserved = self.reserved - worst if self._reservations else 0.0
+                        self._released.set()
             except TransientError as error:
                 if attempt == self.retry.max_retries:
                     usage.failures += 1
