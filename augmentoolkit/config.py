@@ -14,6 +14,7 @@ Does not start any engine or read any input text.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,11 @@ from urllib.parse import urlparse
 import yaml
 
 from augmentoolkit.errors import ConfigError
+from augmentoolkit.original_config import adopt_original_keys, unknown_key_hint
 
 KEY_ENV_VARS = ("AUGMENTOOLKIT_API_KEY", "OPENAI_API_KEY")
+HUB_TOKEN_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")  # SYSTEM.PUSH_TO_HUB's token, in order
+HUB_REPO = re.compile(r"[\w.-]+/[\w.-]+")  # a Hub dataset id: owner/name
 SECRET_KEYS = ("API.API_KEY", "API.LARGE_API_KEY")  # settings whose values no message may show
 MODES = ("api", "aphrodite")
 EXECUTORS = (
@@ -31,6 +35,7 @@ EXECUTORS = (
     "ray",
 )  # SYSTEM.EXECUTOR: this process, or a Ray cluster (augmentoolkit/ray_run.py)
 GRAMMAR_CHOICES = ("auto", "always", "never")  # API.GRAMMARS; auto: on for the embedded model
+OUTPUT_SHAPES = ("default", "original")  # SYSTEM.OUTPUT_SHAPE; original: also OUTPUT/original/
 EMBEDDED = "embedded"  # API.BASE_URL value that names no server (wired by the embedded model)
 
 
@@ -134,6 +139,10 @@ class SystemConfig:
     EXECUTOR: str
     RAY_ADDRESS: str
     RAY_WORKERS: int
+    OUTPUT_SHAPE: str = "default"  # original: also the original's files in OUTPUT/original
+    DEDUP_THRESHOLD: float = 0.0  # 0: off
+    HF_DATASET: bool = True
+    PUSH_TO_HUB: str = ""  # owner/name on the Hugging Face Hub; "": no push
     LARGE_CONCURRENCY_LIMIT: int = 0  # 0: CONCURRENCY_LIMIT
 
     def concurrency_of(self, role: str) -> int:
@@ -168,6 +177,9 @@ class Config:
     APHRODITE: AphroditeConfig
     COST: CostConfig
     source: Path = field(default=Path("config.yaml"), compare=False)
+    # One line per key read differently from how it is written (the original's keys,
+    # original_config.py), for start-up and --check to show.
+    notices: tuple[str, ...] = field(default=(), compare=False)
 
 
 class UrlOrUrls:
@@ -231,6 +243,10 @@ SCHEMA: dict[str, dict[str, tuple[type, Any, Any]]] = {
         "EXECUTOR": (str, "local", EXECUTORS),
         "RAY_ADDRESS": (str, "", None),
         "RAY_WORKERS": (int, 0, Between(0, 4096)),
+        "OUTPUT_SHAPE": (str, "default", OUTPUT_SHAPES),
+        "DEDUP_THRESHOLD": (float, 0.8, Between(0.0, 0.99)),
+        "HF_DATASET": (bool, True, None),
+        "PUSH_TO_HUB": (str, "", None),
         "LARGE_CONCURRENCY_LIMIT": (int, 0, Between(0, 4096)),
     },
     "APHRODITE": {
@@ -254,8 +270,8 @@ TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true
 def load_config(path: str | Path) -> Config:
     """Read and validate a config file; ConfigError lists every problem found."""
     path = Path(path)
-    raw = _read_yaml(path)
     problems: list[str] = []
+    raw, notices = adopt_original_keys(_read_yaml(path), SCHEMA, problems)
     values = _check_schema(raw, problems)
     base = path.resolve().parent
     paths = {key: _resolve(base, values["PATH"][key]) for key in SCHEMA["PATH"]}
@@ -270,6 +286,7 @@ def load_config(path: str | Path) -> Config:
         APHRODITE=AphroditeConfig(**values["APHRODITE"]),
         COST=CostConfig(**values["COST"]),
         source=path,
+        notices=tuple(notices),
     )
 
 
@@ -347,7 +364,8 @@ def _check_schema(raw: dict[str, Any], problems: list[str]) -> dict[str, dict[st
     for section in raw:
         if section not in SCHEMA:
             problems.append(
-                f"{section}: unknown section. Use only {', '.join(SCHEMA)} (check the spelling)."
+                f"{section}: unknown section. "
+                + unknown_key_hint(str(section), list(SCHEMA), "section")
             )
     values: dict[str, dict[str, Any]] = {}
     for section, keys in SCHEMA.items():
@@ -358,7 +376,7 @@ def _check_schema(raw: dict[str, Any], problems: list[str]) -> dict[str, dict[st
         for key in given:
             if key not in keys:
                 problems.append(
-                    f"{section}.{key}: unknown key. Remove it or use one of: {', '.join(keys)}."
+                    f"{section}.{key}: unknown key. {unknown_key_hint(key, list(keys))}"
                 )
         values[section] = {
             key: _check_value(f"{section}.{key}", given.get(key, default), kind, rule, problems)
@@ -476,6 +494,7 @@ def _check_paths(paths: dict[str, Path], given: dict[str, Any], problems: list[s
 
 def _check_combinations(values: dict[str, dict[str, Any]], problems: list[str]) -> None:
     system, api = values["SYSTEM"], values["API"]
+    _check_exports(system, problems)
     if system["MODE"] == "aphrodite" and system["COMPLETION_MODE"] is False:
         problems.append(
             "SYSTEM.MODE: aphrodite runs completion prompts only, but SYSTEM.COMPLETION_MODE is "
@@ -562,4 +581,25 @@ def _check_ray(mode: str, base_url: Any, problems: list[str]) -> None:
             "SYSTEM.EXECUTOR: ray needs model servers reachable over HTTP, but API.BASE_URL is "
             "embedded (a model inside this process). Point BASE_URL at your servers, or set "
             "EXECUTOR: local."
+        )
+
+
+def _check_exports(system: dict[str, Any], problems: list[str]) -> None:
+    threshold, repo = system["DEDUP_THRESHOLD"], system["PUSH_TO_HUB"]
+    if isinstance(threshold, float) and 0 < threshold < 0.5:
+        problems.append(
+            f"SYSTEM.DEDUP_THRESHOLD: {threshold} would count unrelated texts as duplicates "
+            "(and compare nearly every pair). Use 0 (off) or 0.5 to 0.99; 0.8 is the default."
+        )
+    if not isinstance(repo, str) or not repo.strip():
+        return
+    if not HUB_REPO.fullmatch(repo.strip()):
+        problems.append(
+            f"SYSTEM.PUSH_TO_HUB: {repo!r} is not a Hub dataset id. Write it as owner/name, "
+            "e.g. my-user/sabotage-conversations, or leave it empty for no push."
+        )
+    if not any(os.environ.get(name, "").strip() for name in HUB_TOKEN_VARS):
+        problems.append(
+            "SYSTEM.PUSH_TO_HUB: set, but HF_TOKEN is not. Export HF_TOKEN (a Hugging Face "
+            "token with write access) before the run, or leave PUSH_TO_HUB empty."
         )

@@ -23,6 +23,7 @@ from augmentoolkit.generation_functions.engine_wrapper import (
     aphrodite_engine_args,
 )
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.generation_functions.original_prompts import adopt_for_run
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import FILE_NAME as STORE_FILE
 from augmentoolkit.generation_functions.store import Store, seal_files
@@ -46,7 +47,9 @@ def run_files(config: Config, stages: tuple[Stage, ...] = STAGES) -> list[str]:
 
 def check_prompts(prompts: PromptLibrary, config: Config, stages: tuple[Stage, ...]) -> None:
     """Load every prompt the run will use and fill it with the values its step gives (an
-    unknown $variable or a stray $ fails here, before any call); find every other file."""
+    unknown $variable or a stray $ fails here, before any call); find every other file. The
+    original's prompt files in PATH.PROMPTS are used or noted first (prompts.notices)."""
+    adopt_for_run(prompts, config, stages)
     steps = run_steps(config, stages)
     prompts.check([step.name for step in steps])
     problems = []

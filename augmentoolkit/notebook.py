@@ -44,8 +44,10 @@ chunks of at most `SYSTEM.CHUNK_SIZE` tokens. Fills `chunks/`."""
 
 EXPORT = """## {number}. Export
 Writes `master_list.jsonl`, `processed_masterlist.json`, the ShareGPT `simplified_data.jsonl`, \
-the OpenAI-format `openai_messages.jsonl` and the flat `qa_pairs.jsonl` into `PATH.OUTPUT`, \
-then the run report `run_report.md`."""
+the OpenAI-format `openai_messages.jsonl`, `chatml.jsonl`, the flat `qa_pairs.jsonl` and \
+`alpaca.jsonl` into `PATH.OUTPUT` (near-duplicates left out and listed in `duplicates.jsonl`), \
+the train/eval `split/`, the Hugging Face folder `hf_dataset/` with its card, then the run \
+report `run_report.md`."""
 
 
 def cell(kind: str, source: str) -> dict[str, Any]:

@@ -34,8 +34,15 @@ from augmentoolkit.context import (
     requests_in_flight,
     run_fingerprint,
 )
-from augmentoolkit.control_flow_functions.export import write_datasets, write_meta_datagen
+from augmentoolkit.control_flow_functions.dedup import DuplicateFilter
+from augmentoolkit.control_flow_functions.export import (
+    DUPLICATES_FILE,
+    write_datasets,
+    write_meta_datagen,
+)
+from augmentoolkit.control_flow_functions.hf_dataset import export_for_hub
 from augmentoolkit.control_flow_functions.judging import save_judgement_chart
+from augmentoolkit.control_flow_functions.original_shape import write_original_shapes
 from augmentoolkit.control_flow_functions.progress import StageOutcome
 from augmentoolkit.control_flow_functions.split import write_split
 from augmentoolkit.errors import InputError, RunIncomplete
@@ -47,12 +54,14 @@ from augmentoolkit.generation_functions.generation_step import (
     GenerationContext,
     ItemTrace,
 )
+from augmentoolkit.generation_functions.store import Store
 from augmentoolkit.io_utils import remove_stale_temp_files
 from augmentoolkit.output_lock import OutputLock, ensure_open_files
 from augmentoolkit.progress_board import Board, BoardStats, ProgressBoard
 from augmentoolkit.reading import input_chunks, write_chunks
 from augmentoolkit.records import Chunk, Conversation, QAPair, source_file
 from augmentoolkit.report import ChartCounts, write_run_report
+from augmentoolkit.report_browse import collect_browse
 from augmentoolkit.stage_folders import StageFolders
 from augmentoolkit.stages import STAGES, Stage, stage_named
 from augmentoolkit.tally import Tally, check_not_empty, line, server_gave_up
@@ -87,9 +96,11 @@ class PipelineRun:
     board: Board | None = None  # a ProgressBoard, or a Ray shard's forwarder
     lock: OutputLock | None = None
     owns: Callable[[str], bool] | None = None  # which chunk ids this run works on; None: all
+    removed_duplicates: dict[str, int] = field(default_factory=dict)  # by export: kind -> count
 
     def __post_init__(self) -> None:
         self.tally = Tally(self.config, self.ctx.stats)
+        self.counts.seed = self.config.SYSTEM.SEED  # which conversations the report samples
 
     @property
     def outcomes(self) -> dict[str, StageOutcome]:
@@ -97,14 +108,20 @@ class PipelineRun:
 
     @classmethod
     def open(
-        cls, config: Config, backend: Backend | None = None, stages: tuple[Stage, ...] = STAGES
+        cls,
+        config: Config,
+        backend: Backend | None = None,
+        stages: tuple[Stage, ...] = STAGES,
+        store: Store | None = None,
     ) -> PipelineRun:
+        """Lock OUTPUT and open its context and stage folders; `store` replaces OUTPUT/store
+        (a preview keeps its calls in the full run's store)."""
         output = config.PATH.OUTPUT
         lock = OutputLock(output)
         lock.acquire()  # before anything is written: one run per OUTPUT
         ctx: GenerationContext | None = None
         try:
-            ctx = build_context(config, backend, stages)
+            ctx = build_context(config, backend, stages, store)
             ensure_open_files(requests_in_flight(ctx.engine) + FILES_BESIDE_CONNECTIONS)
             remove_stale_temp_files(output)
             folders = StageFolders(output, stages, run_fingerprint(config, ctx, stages))
@@ -114,6 +131,8 @@ class PipelineRun:
             lock.release()
             raise
         run = cls(config, ctx, folders, stages, lock=lock)
+        for notice in (*config.notices, *ctx.prompts.notices):
+            run.tell(f"notice: {notice}")
         note_changed_settings(config, run.tell)
         return run
 
@@ -244,21 +263,36 @@ class PipelineRun:
                 written[0] += 1
                 yield conversation
 
-        paths = write_datasets(conversations(), self._kept_items(QAPair), self.output)
+        dedup = DuplicateFilter(self.config.SYSTEM.DEDUP_THRESHOLD)
+        paths = write_datasets(conversations(), self._kept_items(QAPair), self.output, dedup)
+        self.removed_duplicates = dict(dedup.removed)
+        self.counts.duplicates = self.removed_duplicates if dedup.enabled else None
+        if dedup.enabled:
+            self.tell(dedup.summary() + f", listed in {self.output / DUPLICATES_FILE}")
         sides = write_split(self.output, self.config.SYSTEM.EVAL_SHARE, self.config.SYSTEM.SEED)
         if sides:
             self.tell(
                 f"split: {sides['train']} conversations for training, {sides['eval']} for "
                 f"evaluation, in {self.output / 'split'} (no chunk or answer on both sides)"
             )
+        if self.config.SYSTEM.HF_DATASET or self.config.SYSTEM.PUSH_TO_HUB:
+            stages = [stage.name for stage in self.stages]
+            for said in export_for_hub(self.config, stages, sides, dedup.removed):
+                self.tell(said)
         if self.config.SYSTEM.META_DATAGEN:
             write_meta_datagen(self.ctx.store, self.output / "meta_datagen")
+        if self.config.SYSTEM.OUTPUT_SHAPE == "original":
+            shaped = write_original_shapes(
+                self._kept_items(Conversation), self.output, self.output / DUPLICATES_FILE
+            )
+            self.tell(f"the original's shapes: {', '.join(str(path) for path in shaped)}")
+        written[0] -= dedup.removed["conversation"]
         count = f"{written[0]} conversation{'' if written[0] == 1 else 's'}"
         self.tell(f"wrote {count} to " + ", ".join(str(p) for p in paths))
         return paths
 
     def report(self) -> Path:
-        """Write OUTPUT/run_report.md with counts, cost, time and charts of this run."""
+        """Write OUTPUT/run_report.md and report.html: the dataset, this run and the folder."""
         if self.board is not None:
             self.board.close()
         engine = self.ctx.engine
@@ -271,6 +305,7 @@ class PipelineRun:
             self.counts,
             self.incomplete_message() if self.unfinished else "",
             self.ctx.store.spent(),
+            collect_browse(self.folders, self.stages),
         )
         if self.config.SYSTEM.GRAPH:
             chart = self.output / JUDGEMENT_CHART
@@ -365,10 +400,13 @@ class PipelineRun:
 
 
 async def run_pipeline(
-    config: Config, backend: Backend | None = None, stages: tuple[Stage, ...] = STAGES
+    config: Config,
+    backend: Backend | None = None,
+    stages: tuple[Stage, ...] = STAGES,
+    store: Store | None = None,
 ) -> list[Path]:
     """Run every stage in order and return the dataset files written."""
-    run = PipelineRun.open(config, backend, stages)
+    run = PipelineRun.open(config, backend, stages, store)
     try:
         run.chunk_inputs()
         await run.run_stages()

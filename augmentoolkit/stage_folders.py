@@ -39,6 +39,21 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def written_fingerprint(output: Path) -> str | None:
+    """The fingerprint OUTPUT's stage folders were written with, or None when it has no ledger:
+    what opening them as they are takes (a different one would start them afresh)."""
+    if not (output / LEDGER).is_file():
+        return None
+    db = sqlite3.connect(output / LEDGER, isolation_level=None)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
+    except sqlite3.OperationalError:  # a ledger made before any run wrote its meta table
+        return None
+    finally:
+        db.close()
+    return None if row is None else str(row[0])
+
+
 class StageFolders:
     """The stage files of one OUTPUT and their ledger."""
 

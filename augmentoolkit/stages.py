@@ -243,6 +243,7 @@ STAGES: tuple[Stage, ...] = (
         needs=lambda c: (REPAIR_CONTEXT,),
         guess=lambda c: (CallGuess(REPAIR_CONTEXT.name, 1, 150),),
         fanout=lambda c: 1.0,
+        count=ChartCounts.add_repairs,
         description='Pairs that lean on "the text" or "the author" are rewritten to stand '
         "alone, or dropped.",
     ),

@@ -19,6 +19,8 @@ SAMPLE_DIR = REPO / "raw_txt_input"
 SECRET_ENV = (
     "OPENAI_API_KEY",
     "AUGMENTOOLKIT_API_KEY",
+    "HF_TOKEN",  # SYSTEM.PUSH_TO_HUB's token: no test may push
+    "HUGGING_FACE_HUB_TOKEN",
     "OPENAI_BASE_URL",
     "HTTP_PROXY",
     "HTTPS_PROXY",

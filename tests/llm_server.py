@@ -20,9 +20,10 @@ Tests script it like a mock model. Start one server for the session and `reset()
     assert server.count("judge") == 1 and server.requests[0].body["model"] == "small"
     server.stop()
 
-Faults (`inject`, or random ones with `set_fault_rates`): "429", "500", "503" (an OpenAI-style
-JSON error), "slow" (wait `delay` seconds, then answer normally), "drop" (close the socket with
-no response), "malformed" (200 whose text is garbage), "badjson" (200 whose body is not JSON).
+Faults (`inject`, or random ones with `set_fault_rates`): "429", "500", "503", "401" (a refused
+key), "404" (an unknown model), each an OpenAI-style JSON error; "slow" (wait `delay` seconds,
+then answer normally), "drop" (close the socket with no response), "malformed" (200 whose text
+is garbage), "badjson" (200 whose body is not JSON).
 Faults apply to the two completion routes only and never use up a scripted reply.
 
 It honours `stop` (the reply is cut at the first stop string) and `max_tokens` (the reply is cut
@@ -53,6 +54,7 @@ STEP_HEADER = "X-Augmentoolkit-Step"
 DEFAULT_MODEL = "scripted-model"
 FAULTS = frozenset(
     {"429", "500", "503", "slow", "drop", "malformed", "badjson", "echo400", "toolong400"}
+    | {"401", "404"}
 )
 GARBAGE = "@@@ not what you asked for @@@"
 BAD_JSON = b'{"id": "cmpl-broken", "choices": [{"text": <<< this is not JSON'
@@ -62,6 +64,8 @@ ERROR_TYPES = {
     "429": (429, "rate_limit_exceeded", "Rate limit reached (scripted fault)."),
     "500": (500, "server_error", "The server had an error (scripted fault)."),
     "503": (503, "service_unavailable", "The server is overloaded (scripted fault)."),
+    "401": (401, "invalid_api_key", "Incorrect API key provided (scripted fault)."),
+    "404": (404, "model_not_found", "The model does not exist (scripted fault)."),
     # a careless server that quotes the request's headers back, key included
     "echo400": (400, "invalid_request_error", "Bad request; you sent Authorization: {auth}"),
     # the wording OpenAI-compatible servers use for a prompt over the context window

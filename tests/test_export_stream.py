@@ -94,12 +94,25 @@ def reference_write_datasets(
     def lines(rows: list[dict[str, Any]]) -> str:
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
+    def chatml(conversation: Conversation) -> dict[str, str]:
+        messages = openai_row(conversation)["messages"]
+        return {
+            "text": "".join(
+                f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages
+            )
+        }
+
+    ordered_pairs = sorted(pairs, key=lambda p: p.id)
     texts = [
         lines(master),
         json.dumps(processed, ensure_ascii=False, indent=2) + "\n",
         lines([sharegpt_row(c) for c in ordered]),
         lines([openai_row(c) for c in ordered]),
-        lines([qa_row(p) for p in sorted(pairs, key=lambda p: p.id)]),
+        lines([chatml(c) for c in ordered]),
+        lines([qa_row(p) for p in ordered_pairs]),
+        lines(
+            [{"instruction": p.question, "input": "", "output": p.answer} for p in ordered_pairs]
+        ),
     ]
     output.mkdir(parents=True, exist_ok=True)
     paths = [output / name for name in DATASET_FILES]

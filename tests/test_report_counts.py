@@ -1,6 +1,6 @@
 """ChartCounts: fed chunk by chunk it gives the same numbers as the old whole-file report code
 (kept here as oracles), its weighted histograms draw the same bars, its digest tracks the counts,
-and write_run_report draws the five charts from it."""
+and write_run_report draws every chart from it."""
 
 from __future__ import annotations
 
@@ -66,37 +66,55 @@ def _history(rng: random.Random) -> list[Row]:
     return entries
 
 
+def _pair(rng: random.Random, chunk_id: str, source: str, number: int) -> Row:
+    return {
+        "id": f"{chunk_id}-{number}",
+        "chunk_id": chunk_id,
+        "source_file": source,
+        "question": " ".join(["why"] * rng.randint(1, 20)),
+        "answer": " ".join(["because"] * rng.randint(1, 60)),
+    }
+
+
+def _conversation(rng: random.Random, pairs: list[Row], number: int) -> Row:
+    turns = [{"speaker": "A", "role": "human", "text": "t"}] * rng.randint(0, 12)
+    plan = {"id": f"{pairs[0]['chunk_id']}-conv{number}", "pairs": pairs}
+    return {"plan": plan, "turns": turns}
+
+
 def _chunks_of_rows(rng: random.Random, count: int) -> list[dict[str, list[Row]]]:
     """Per chunk, the rows each stage wrote for it."""
     chunks: list[dict[str, list[Row]]] = []
     for number in range(count):
-        chunk_id = f"c{number}"
-        pairs: list[Row] = [
-            {"id": f"{chunk_id}-{i}", "chunk_id": chunk_id} for i in range(rng.randint(0, 8))
-        ]
+        chunk_id, source = f"c{number}", f"file{rng.randint(0, 3)}.txt"
+        chunk = {"id": chunk_id, "tokens": rng.randint(1, 600), "source": {"filename": source}}
+        pairs = [_pair(rng, chunk_id, source, i) for i in range(rng.randint(0, 8))]
+        verdicts = ["pass", "reworded", "fail", None]
         chunks.append(
             {
-                "chunks": [{"id": chunk_id, "tokens": rng.randint(1, 600)}],
-                "judgements": [{"chunk": {}, "suitable": rng.choice([True, False, None])}],
+                "chunks": [chunk],
+                "judgements": [{"chunk": chunk, "suitable": rng.choice([True, False, None])}],
                 "pairs": pairs,
                 "validation": [
                     {"pair": p, "kept": rng.random() < 0.6, "history": _history(rng)} for p in pairs
                 ],
+                "repairs": [{"pair": p, "verdict": rng.choice(verdicts)} for p in pairs],
                 "conversations": [
-                    {"turns": [{}] * rng.randint(0, 12)} for _ in range(rng.randint(0, 2))
+                    _conversation(rng, pairs, i) for i in range(rng.randint(0, 2) if pairs else 0)
                 ],
             }
         )
     return chunks
 
 
-def _feed(chunks: list[dict[str, list[Row]]]) -> ChartCounts:
-    counts = ChartCounts()
+def _feed(chunks: list[dict[str, list[Row]]], seed: int = 0) -> ChartCounts:
+    counts = ChartCounts(seed=seed)
     for rows in chunks:
         counts.add_chunks(rows["chunks"])
         counts.add_judgements(rows["judgements"])
         counts.add_raw_pairs(rows["pairs"])
         counts.add_validation(rows["validation"])
+        counts.add_repairs(rows["repairs"])
         counts.add_conversations(rows["conversations"])
     return counts
 
@@ -154,15 +172,18 @@ def test_digest_follows_counts() -> None:
         regrouped.add_judgements(rows["judgements"])
         regrouped.add_raw_pairs(rows["pairs"])
         regrouped.add_validation(rows["validation"])
+        regrouped.add_repairs(rows["repairs"])
         regrouped.add_conversations(rows["conversations"])
     assert regrouped.digest() == digest
     assert ChartCounts().digest() != digest
+    pair = _pair(random.Random(5), "new", "new.txt", 0)
     one_more: dict[str, list[Row]] = {
-        "add_chunks": [{"tokens": 5}],
+        "add_chunks": [{"tokens": 5, "source": {"filename": "new.txt"}}],
         "add_judgements": [{"suitable": None}],
-        "add_raw_pairs": [{"chunk_id": "new"}],
+        "add_raw_pairs": [pair],
         "add_validation": [{"kept": True, "history": []}],
-        "add_conversations": [{"turns": [{}]}],
+        "add_repairs": [{"pair": pair, "verdict": "pass"}],
+        "add_conversations": [_conversation(random.Random(5), [pair], 0)],
     }
     for method, extra in one_more.items():
         grown = _feed(chunks)
@@ -177,7 +198,7 @@ def _write_report(output: Path, counts: ChartCounts) -> Path:
     return write_run_report(output, [outcome], usage, {"small-model": (1.0, 2.0)}, stats, counts)
 
 
-def test_write_run_report_draws_five_charts(tmp_path: Path) -> None:
+def test_write_run_report_draws_every_chart(tmp_path: Path) -> None:
     counts = _feed(_chunks_of_rows(random.Random(6), 15))
     report = _write_report(tmp_path, counts).read_text(encoding="utf-8")
     assert "| chunking | 3 | 3 | 0 | 0 |" in report and "| small-model | 2 |" in report
@@ -189,7 +210,7 @@ def test_write_run_report_draws_five_charts(tmp_path: Path) -> None:
     before = first.stat().st_mtime_ns
     _write_report(tmp_path, counts)
     assert first.stat().st_mtime_ns == before  # same counts: charts kept
-    counts.add_chunks([{"tokens": 1}])
+    counts.add_chunks([{"tokens": 1, "source": {"filename": "x.txt"}}])
     _write_report(tmp_path, counts)
     assert first.stat().st_mtime_ns != before
 

@@ -12,19 +12,27 @@ from typing import Any
 
 import pytest
 
-from augmentoolkit.control_flow_functions.split import SIDES, answer_key, write_split
+from augmentoolkit.control_flow_functions.split import (
+    CONVERSATION_FILES,
+    PAIR_FILES,
+    SIDES,
+    answer_key,
+    write_split,
+)
 from augmentoolkit.pipeline import run_pipeline
 from tests.conftest import ConfigFactory
 from tests.fake_model import reply
 from tests.llm_server import ScriptedLLMServer
 from tests.test_pipeline import sample_config
 
+SPLIT_FILES = (*CONVERSATION_FILES, *PAIR_FILES)
+
 
 def write_datasets_like(folder: Path, seed: int) -> None:
     """40 conversations over 12 chunks; some answers recur on other chunks (a leak to avoid)."""
     rng = random.Random(seed)
     shared = [f"A shared answer {n}." for n in range(3)]  # each links a few chunks together
-    master, sharegpt, openai, pairs = [], [], [], []
+    master, sharegpt, openai, chatml, pairs = [], [], [], [], []
     for number in range(40):
         chunk = f"c{rng.randrange(12)}"
         qa = [
@@ -35,13 +43,16 @@ def write_datasets_like(folder: Path, seed: int) -> None:
         master.append({"id": f"conv{number}", "qa_pairs": qa})
         sharegpt.append({"conversations": [{"from": "human", "value": f"conv{number}"}]})
         openai.append({"messages": [{"role": "user", "content": f"conv{number}"}]})
+        chatml.append({"text": f"<|im_start|>user\nconv{number}<|im_end|>\n"})
         pairs += [{**pair, "chunk_text": "..."} for pair in qa]
     pairs.append({"chunk_id": "c99", "answer": "Unused.", "question": "alone?", "chunk_text": ""})
     for name, rows in (
         ("master_list.jsonl", master),
         ("simplified_data.jsonl", sharegpt),
         ("openai_messages.jsonl", openai),
+        ("chatml.jsonl", chatml),
         ("qa_pairs.jsonl", pairs),
+        ("alpaca.jsonl", [{"instruction": p["question"], "output": p["answer"]} for p in pairs]),
     ):
         (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
@@ -72,7 +83,14 @@ def test_no_chunk_and_no_answer_on_both_sides(tmp_path: Path, seed: int) -> None
         ]  # noqa: E501
         assert ids == shown
     assert keys["train"].isdisjoint(keys["eval"])
-    for name in ("master_list.jsonl", "qa_pairs.jsonl", "openai_messages.jsonl"):
+    for side in SIDES:  # the Alpaca rows stay line for line with their pairs
+        questions = [p["question"] for p in side_rows(tmp_path, side, "qa_pairs.jsonl")]
+        alpaca = side_rows(tmp_path, side, "alpaca.jsonl")
+        assert [row["instruction"] for row in alpaca] == questions
+        chatml = [row["text"] for row in side_rows(tmp_path, side, "chatml.jsonl")]
+        ids = [c["id"] for c in side_rows(tmp_path, side, "master_list.jsonl")]
+        assert chatml == [f"<|im_start|>user\n{i}<|im_end|>\n" for i in ids]
+    for name in SPLIT_FILES:
         whole = Counter((tmp_path / name).read_text(encoding="utf-8").splitlines())
         parts: Counter[str] = Counter()
         for side in SIDES:

@@ -84,7 +84,7 @@ def test_check_lists_the_table(
     make_config: ConfigFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = make_config()
-    assert processing.main(["--config", str(config.source), "--check"]) == 0
+    assert processing.main(["--config", str(config.source), "--check", "--offline"]) == 0
     out = capsys.readouterr().out
     positions = [out.index(f"  {stage.name} (") for stage in STAGES]
     assert positions == sorted(positions)

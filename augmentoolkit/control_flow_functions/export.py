@@ -7,12 +7,18 @@
   "value": ...}]}`, human and gpt alternating after the system turn.
 - openai_messages.jsonl: the same conversations as OpenAI chat fine-tuning rows,
   `{"messages": [{"role": "system"|"user"|"assistant", "content": ...}]}`.
+- chatml.jsonl: the same conversations as ChatML text, `{"text": "<|im_start|>system\\n..."}`.
 - qa_pairs.jsonl: every pair that survived validation and repair, flat: question, answer,
   source file, chunk id and chunk text.
+- alpaca.jsonl: the same pairs as Alpaca rows, `{"instruction", "input": "", "output"}`.
+- duplicates.jsonl (with SYSTEM.DEDUP_THRESHOLD above 0): each near-duplicate conversation or
+  pair left out of the files above, with the kept item it duplicates (dedup.py).
+Row layouts: dataset_rows.py.
 
 Memory stays flat however many conversations there are: each item is serialized as it arrives
 into a scratch SQLite file in OUTPUT (".export.*.tmp", removed afterwards), then read back in
 order (id, then arrival) and streamed out row by row. The bytes equal a plain stable sort.
+Near-duplicates are decided in that same order, against the same scratch file.
 """
 
 from __future__ import annotations
@@ -20,11 +26,27 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from augmentoolkit.control_flow_functions.dataset_rows import (
+    alpaca_row,
+    chatml_row,
+    conversation_origin,
+    conversation_text,
+    master_row,
+    openai_row,
+    qa_row,
+    sharegpt_row,
+)
+from augmentoolkit.control_flow_functions.dedup import (
+    DuplicateFilter,
+    describe_conversation,
+    describe_pair,
+)
 from augmentoolkit.io_utils import (
     JsonListWriter,
     atomic_text_writer,
@@ -34,127 +56,133 @@ from augmentoolkit.io_utils import (
 )
 from augmentoolkit.records import Conversation, QAPair
 
-ASSISTANT_SYSTEM_PROMPT = (
-    "You are a helpful AI assistant. Answer the user's questions accurately and in detail."
-)
-DATASET_FILES = (
+__all__ = [
+    "DATASET_FILES",
+    "DUPLICATES_FILE",
+    "master_row",
+    "openai_row",
+    "qa_row",
+    "sharegpt_row",
+    "write_datasets",
+    "write_meta_datagen",
+]
+
+CONVERSATION_FILES = (
     "master_list.jsonl",
     "processed_masterlist.json",
     "simplified_data.jsonl",
     "openai_messages.jsonl",
-    "qa_pairs.jsonl",
+    "chatml.jsonl",
 )
-OPENAI_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
+PAIR_FILES = ("qa_pairs.jsonl", "alpaca.jsonl")
+DATASET_FILES = (*CONVERSATION_FILES, *PAIR_FILES)
+DUPLICATES_FILE = "duplicates.jsonl"
+Row = tuple[Any, ...]  # (sort key, origin, signature, *the item's line in each file)
 
 
-def system_prompt(conversation: Conversation) -> str:
-    plan = conversation.plan
-    if plan.assistant_mode:
-        return ASSISTANT_SYSTEM_PROMPT
-    return (
-        f"{plan.character_card.strip()}\n\nScenario: {plan.scenario.strip()}\n\n"
-        f"You are {plan.primary_name}. Stay in character and answer {plan.secondary_name}."
-    )
+@dataclass(frozen=True)
+class Table:
+    """A scratch table of items of one kind, one text column per file they go to."""
+
+    name: str
+    files: tuple[str, ...]
+    kind: str  # what dedup calls a removed item
+    describe: Callable[[str], dict[str, Any]]  # an item's first line, for duplicates.jsonl
 
 
-def master_row(conversation: Conversation) -> dict[str, Any]:
-    plan = conversation.plan
-    return {
-        "id": plan.id,
-        "conversation": conversation.raw_text,
-        "character_card": plan.character_card,
-        "scenario": plan.scenario,
-        "scenario_plan": plan.scenario_plan,
-        "card_plan": plan.card_plan,
-        "traits": list(plan.traits),
-        "assistant_mode": plan.assistant_mode,
-        "qa_pairs": [
-            {
-                "question": pair.question,
-                "answer": pair.answer,
-                "source_file": pair.chunk.source.filename,
-                "source": pair.chunk.source.describe(),
-                "chunk_id": pair.chunk.id,
-                "chunk": pair.chunk.text,
-            }
-            for pair in plan.pairs
-        ],
-    }
-
-
-def sharegpt_row(conversation: Conversation) -> dict[str, Any]:
-    turns = [{"from": "system", "value": system_prompt(conversation)}]
-    turns += [{"from": turn.role, "value": turn.text} for turn in conversation.turns]
-    return {"conversations": turns}
-
-
-def openai_row(conversation: Conversation) -> dict[str, Any]:
-    turns = sharegpt_row(conversation)["conversations"]
-    return {"messages": [{"role": OPENAI_ROLES[t["from"]], "content": t["value"]} for t in turns]}
-
-
-def qa_row(pair: QAPair) -> dict[str, Any]:
-    return {
-        "question": pair.question,
-        "answer": pair.answer,
-        "source_file": pair.chunk.source.filename,
-        "chunk_id": pair.chunk.id,
-        "chunk_text": pair.chunk.text,
-    }
-
-
-class RecordStore(Protocol):
-    """What meta-datagen reads: the steps' names and each step's records in insertion order."""
-
-    def step_names(self) -> Iterable[str]: ...
-
-    def iter_records(self, step: str) -> Iterable[dict[str, Any]]: ...
+CONVERSATIONS = Table("conversations", CONVERSATION_FILES, "conversation", describe_conversation)
+PAIRS = Table("pairs", PAIR_FILES, "question", describe_pair)
 
 
 def write_datasets(
-    conversations: Iterable[Conversation], pairs: Iterable[QAPair], output: Path
+    conversations: Iterable[Conversation],
+    pairs: Iterable[QAPair],
+    output: Path,
+    dedup: DuplicateFilter | None = None,
 ) -> list[Path]:
-    """Write the five dataset files, conversations ordered by plan id and pairs by id; equal ids
-    keep their input order. Each input is consumed once, as it is iterated."""
+    """Write the dataset files, conversations ordered by plan id and pairs by id; equal ids
+    keep their input order. Each input is consumed once, as it is iterated. With `dedup`
+    enabled, near-duplicates are left out and listed in duplicates.jsonl (dedup.removed counts
+    them); otherwise a duplicates.jsonl of an earlier run is removed."""
+    dedup = dedup or DuplicateFilter(0.0)
     paths = [output / name for name in DATASET_FILES]
     output.mkdir(parents=True, exist_ok=True)
-    with _scratch_db(output) as db:
-        _insert_sorted(db, "conversations", 4, (_conversation_rows(c) for c in conversations))
-        _write_conversation_files(db, paths[:4])
-        _insert_sorted(db, "pairs", 1, ((p.id, jsonl_line(qa_row(p))) for p in pairs))
-        with atomic_text_writer(paths[4]) as out:
-            for (line,) in _read_sorted(db, "pairs", 1):
-                out.write(line)
+    with ExitStack() as stack:
+        if dedup.enabled:
+            dedup.log = stack.enter_context(atomic_text_writer(output / DUPLICATES_FILE))
+            stack.callback(setattr, dedup, "log", None)
+        else:
+            (output / DUPLICATES_FILE).unlink(missing_ok=True)
+        db = stack.enter_context(_scratch_db(output))
+        _insert_sorted(db, CONVERSATIONS, (_conversation_row(c, dedup) for c in conversations))
+        _write_conversation_files(_kept(db, CONVERSATIONS, dedup), paths[: len(CONVERSATION_FILES)])
+        _insert_sorted(db, PAIRS, (_pair_row(p, dedup) for p in pairs))
+        _write_lines(_kept(db, PAIRS, dedup), paths[len(CONVERSATION_FILES) :])
     return paths
 
 
-def _conversation_rows(conversation: Conversation) -> tuple[str, str, str, str, str]:
-    """Sort key, then the conversation as it appears in each of the four conversation files."""
+def _conversation_row(conversation: Conversation, dedup: DuplicateFilter) -> Row:
+    """Sort key, origin, signature, then the conversation as it appears in each file."""
     master = master_row(conversation)
     processed = {**master, "turns": [t.to_dict() for t in conversation.turns]}
     return (
         conversation.plan.id,
+        conversation_origin(conversation),
+        dedup.conversation_signature(conversation_text(conversation)),
         jsonl_line(master),
         json_list_item(processed),
         jsonl_line(sharegpt_row(conversation)),
         jsonl_line(openai_row(conversation)),
+        jsonl_line(chatml_row(conversation)),
     )
 
 
-def _write_conversation_files(db: sqlite3.Connection, paths: list[Path]) -> None:
+def _pair_row(pair: QAPair, dedup: DuplicateFilter) -> Row:
+    signature = dedup.question_signature(pair.question)
+    return (
+        pair.id,
+        pair.chunk.id,
+        signature,
+        jsonl_line(qa_row(pair)),
+        jsonl_line(alpaca_row(pair)),
+    )
+
+
+def _kept(
+    db: sqlite3.Connection, table: Table, dedup: DuplicateFilter
+) -> Iterator[tuple[str, ...]]:
+    """The table's lines in order, without the near-duplicates of earlier kept items."""
+    index = dedup.index(db, table.name)
+    for seq, origin, signature, *lines in _read_sorted(db, table):
+        match = index.check(seq, origin, signature) if index else None
+        if match is None:
+            yield tuple(lines)
+            continue
+        query = f"SELECT c0 FROM {table.name} WHERE seq = ?"
+        kept = db.execute(query, (match.seq,)).fetchone()[0]
+        dedup.record(table.kind, match, table.describe(lines[0]), table.describe(kept))
+
+
+def _write_conversation_files(rows: Iterable[tuple[str, ...]], paths: list[Path]) -> None:
     with ExitStack() as stack:
-        master, processed, sharegpt, openai = (
+        master, processed, *others = (
             stack.enter_context(atomic_text_writer(path)) for path in paths
         )
         processed_list = JsonListWriter(processed)
-        for master_line, processed_item, sharegpt_line, openai_line in _read_sorted(
-            db, "conversations", 4
-        ):
+        for master_line, processed_item, *other_lines in rows:
             master.write(master_line)
             processed_list.add_serialized(processed_item)
-            sharegpt.write(sharegpt_line)
-            openai.write(openai_line)
+            for out, line in zip(others, other_lines, strict=True):
+                out.write(line)
         processed_list.close()
+
+
+def _write_lines(rows: Iterable[tuple[str, ...]], paths: list[Path]) -> None:
+    with ExitStack() as stack:
+        outs = [stack.enter_context(atomic_text_writer(path)) for path in paths]
+        for lines in rows:
+            for out, line in zip(outs, lines, strict=True):
+                out.write(line)
 
 
 @contextmanager
@@ -172,33 +200,45 @@ def _scratch_db(folder: Path) -> Iterator[sqlite3.Connection]:
         Path(name).unlink(missing_ok=True)
 
 
-def _insert_sorted(
-    db: sqlite3.Connection, table: str, width: int, rows: Iterable[tuple[str, ...]]
-) -> None:
-    """Store (key, *columns) rows in `table`, numbered in arrival order, indexed for reading."""
+def _insert_sorted(db: sqlite3.Connection, table: Table, rows: Iterable[Row]) -> None:
+    """Store (key, origin, signature, *lines) rows in `table`, numbered in arrival order,
+    indexed for reading."""
+    width, name = len(table.files), table.name
     columns = ", ".join(f"c{i} TEXT" for i in range(width))
-    db.execute(f"CREATE TABLE {table} (seq INTEGER PRIMARY KEY, key BLOB, {columns})")
-    marks = ", ".join("?" * (width + 2))
+    db.execute(
+        f"CREATE TABLE {name} "
+        f"(seq INTEGER PRIMARY KEY, key BLOB, origin TEXT, signature BLOB, {columns})"
+    )
+    marks = ", ".join("?" * (width + 4))
     # Keys go in as UTF-8 (surrogatepass) bytes: SQLite compares blobs bytewise, and that
     # encoding orders byte strings exactly as Python orders the str code points.
     db.executemany(
-        f"INSERT INTO {table} VALUES ({marks})",
+        f"INSERT INTO {name} VALUES ({marks})",
         (
             (seq, key.encode("utf-8", "surrogatepass"), *values)
             for seq, (key, *values) in enumerate(rows)
         ),
     )
-    db.execute(f"CREATE INDEX {table}_order ON {table} (key, seq)")
+    db.execute(f"CREATE INDEX {name}_order ON {name} (key, seq)")
     db.commit()
 
 
-def _read_sorted(db: sqlite3.Connection, table: str, width: int) -> Iterator[tuple[str, ...]]:
-    """The stored columns by (key, arrival); INDEXED BY walks the index, so SQLite never sorts
-    the whole table in memory."""
-    columns = ", ".join(f"c{i}" for i in range(width))
+def _read_sorted(db: sqlite3.Connection, table: Table) -> Iterator[Row]:
+    """(seq, origin, signature, *lines) by (key, arrival); INDEXED BY walks the index, so
+    SQLite never sorts the whole table in memory."""
+    columns = ", ".join(f"c{i}" for i in range(len(table.files)))
     yield from db.execute(
-        f"SELECT {columns} FROM {table} INDEXED BY {table}_order ORDER BY key, seq"
+        f"SELECT seq, origin, signature, {columns} FROM {table.name} "
+        f"INDEXED BY {table.name}_order ORDER BY key, seq"
     )
+
+
+class RecordStore(Protocol):
+    """What meta-datagen reads: the steps' names and each step's records in insertion order."""
+
+    def step_names(self) -> Iterable[str]: ...
+
+    def iter_records(self, step: str) -> Iterable[dict[str, Any]]: ...
 
 
 def meta_row(record: dict[str, Any]) -> dict[str, Any] | None:

@@ -4,10 +4,11 @@ Conversations and QA pairs that share a source chunk, or an answer (the same wor
 spacing aside), are one group, joined transitively; the eval side takes whole groups, in an
 order drawn from SYSTEM.SEED, until it holds EVAL_SHARE of the conversations. So no chunk and no
 answer is on both sides: a model evaluated on the eval side has not seen its answers in
-training. Written as OUTPUT/split/train/ and OUTPUT/split/eval/, each holding master_list.jsonl,
-simplified_data.jsonl, openai_messages.jsonl and qa_pairs.jsonl, line for line as in the full
-files (processed_masterlist.json, the same rows as master_list.jsonl in one document, is not
-split). Reads the written datasets twice, one line at a time; keeps only group keys.
+training. Written as OUTPUT/split/train/ and OUTPUT/split/eval/, each holding every JSONL
+dataset file (conversations: master_list, simplified_data, openai_messages, chatml; pairs:
+qa_pairs, alpaca), line for line as in the full files (processed_masterlist.json, the same rows
+as master_list.jsonl in one document, is not split). Reads the written datasets twice, one line
+at a time; keeps only group keys.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from typing import Any
 
 from augmentoolkit.io_utils import atomic_text_writer
 
-CONVERSATION_FILES = ("master_list.jsonl", "simplified_data.jsonl", "openai_messages.jsonl")
-PAIR_FILE = "qa_pairs.jsonl"
+CONVERSATION_FILES = (
+    "master_list.jsonl",  # first: its rows name their pairs
+    "simplified_data.jsonl",
+    "openai_messages.jsonl",
+    "chatml.jsonl",
+)
+PAIR_FILES = ("qa_pairs.jsonl", "alpaca.jsonl")  # first: its rows name chunk and answer
+PAIR_FILE = PAIR_FILES[0]
 SIDES = ("train", "eval")
 
 
@@ -98,7 +105,7 @@ def write_split(output: Path, share: float, seed: int) -> dict[str, int]:
         outs = {
             (side, name): stack.enter_context(atomic_text_writer(output / "split" / side / name))
             for side in SIDES
-            for name in (*CONVERSATION_FILES, PAIR_FILE)
+            for name in (*CONVERSATION_FILES, *PAIR_FILES)
         }
         for rows in zip(*(lines(output / name) for name in CONVERSATION_FILES), strict=True):
             keys = conversation_keys(json.loads(rows[0]))
@@ -106,7 +113,8 @@ def write_split(output: Path, share: float, seed: int) -> dict[str, int]:
             counts[side] += 1
             for name, row in zip(CONVERSATION_FILES, rows, strict=True):
                 outs[side, name].write(row)
-        for row in lines(output / PAIR_FILE):
-            side = "eval" if groups.find(pair_keys(json.loads(row))[0]) in chosen else "train"
-            outs[side, PAIR_FILE].write(row)
+        for rows in zip(*(lines(output / name) for name in PAIR_FILES), strict=True):
+            side = "eval" if groups.find(pair_keys(json.loads(rows[0]))[0]) in chosen else "train"
+            for name, row in zip(PAIR_FILES, rows, strict=True):
+                outs[side, name].write(row)
     return counts

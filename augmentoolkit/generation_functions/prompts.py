@@ -18,6 +18,8 @@ does not give raises PromptError naming it.
 The same file renders to chat messages (chat mode) or to one completion string (completion mode):
 the system message first, then each user turn under `### Instruction:` and each assistant turn
 under `### Response:`, ending with an open `### Response:` for the model to continue.
+The original Augmentoolkit's prompt files in the override folder are adopted as templates by
+original_prompts.py (`PromptLibrary.originals`, one line each in `PromptLibrary.notices`).
 Does not call any model.
 """
 
@@ -43,6 +45,9 @@ class PromptTemplate:
     name: str
     path: Path
     messages: tuple[tuple[str, str], ...]  # (role, template text)
+    # One user message that is the whole completion prompt, sent as it is (the original's .txt
+    # prompts, original_prompts.py); completion mode only.
+    raw_completion: bool = False
 
     @property
     def variables(self) -> set[str]:
@@ -124,9 +129,16 @@ class PromptLibrary:
         self.override_dir = override_dir
         self.default_dir = default_dir
         self._cache: dict[str, PromptTemplate] = {}
+        # Set by original_prompts.adopt_original_prompts: the original's files that fit a step,
+        # one line per other file of the override folder, and steps whose override file is in
+        # the original's layout but did not fit (their default is used).
+        self.originals: dict[str, PromptTemplate] = {}
+        self.notices: list[str] = []
+        self.shadowed: set[str] = set()
 
     def locate(self, name: str) -> Path:
-        for folder in (self.override_dir, self.default_dir):
+        skip = name in self.shadowed
+        for folder in (self.default_dir,) if skip else (self.override_dir, self.default_dir):
             candidate = folder / f"{name}.txt"
             if candidate.is_file():
                 return candidate
@@ -148,7 +160,8 @@ class PromptLibrary:
 
     def load(self, name: str) -> PromptTemplate:
         if name not in self._cache:
-            self._cache[name] = parse_prompt_file(name, self.locate(name))
+            original = self.originals.get(name)
+            self._cache[name] = original or parse_prompt_file(name, self.locate(name))
         return self._cache[name]
 
     def check(self, names: list[str]) -> None:
@@ -169,6 +182,9 @@ def render(
     """Fill the template and shape it for chat (messages) or completion (one string). A `note`
     (output_language.py) ends the last user message, after a blank line; none adds nothing."""
     messages = template.fill(values)
+    if template.raw_completion:
+        text = raw_completion(template, messages, note, completion_mode)
+        return RenderedPrompt(messages=None, text=text)
     if note:
         messages[-1]["content"] = f"{messages[-1]['content']}\n\n{note}"
     if not completion_mode:
@@ -188,3 +204,20 @@ def messages_to_completion(messages: list[dict[str, str]]) -> str:
             parts.append(f"{RESPONSE_HEADER}\n{message['content']}")
     parts.append(RESPONSE_HEADER + "\n")
     return "\n\n".join(parts)
+
+
+def raw_completion(
+    template: PromptTemplate, messages: list[dict[str, str]], note: str, completion_mode: bool
+) -> str:
+    """A verbatim completion prompt, filled; a `note` goes before its open response header.
+    Chat mode cannot send one (original_prompts.py only picks them in completion mode)."""
+    if not completion_mode or len(messages) != 1:
+        raise PromptError(
+            f"prompt '{template.name}' ({template.path}) is a completion prompt; it needs "
+            "COMPLETION_MODE True."
+        )
+    text = messages[0]["content"]
+    if not note:
+        return text
+    cut = text.rfind(RESPONSE_HEADER)
+    return text if cut < 0 else f"{text[:cut]}{note}\n\n{text[cut:]}"
