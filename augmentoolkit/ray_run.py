@@ -33,7 +33,7 @@ from augmentoolkit.generation_functions.generation_step import StepStats
 from augmentoolkit.pipeline import PipelineRun
 from augmentoolkit.progress_board import BoardStats
 from augmentoolkit.ray_actors import RunLedger, SlotGateway
-from augmentoolkit.ray_shard import ShardReport, add_counts, run_shard
+from augmentoolkit.ray_shard import ShardJob, ShardReport, add_counts, run_shard
 from augmentoolkit.shards import ShardPlan, merge_shard_folders
 
 ATTEMPTS = 4  # per shard: the first and up to 3 retries after its worker dies
@@ -120,10 +120,12 @@ async def _run(ray: ModuleType, run: PipelineRun) -> None:
         + f"; worker logs in {run.output / 'shards'}"
     )
     task = ray.remote(num_cpus=1, max_retries=ATTEMPTS - 1)(run_shard)
-    refs = [
-        task.remote(config, plan, shard, run.folders.fingerprint, ledger, gateway, run.stages)
+    fingerprint = run.folders.fingerprint
+    jobs = [
+        ShardJob(config, plan, shard, fingerprint, ledger, gateway, run.stages)
         for shard in range(plan.shards)
     ]
+    refs = [task.remote(job) for job in jobs]
     reports = await _wait(ray, run, refs, ledger)
     run.ctx.store.read_other_writers()  # the workers' calls, for meta-datagen and the report
     for report in reports:

@@ -40,73 +40,64 @@ class ShardReport:
     unfinished: int = 0
 
 
-def run_shard(
-    config: Config,
-    plan: ShardPlan,
-    shard: int,
-    fingerprint: str,
-    ledger: Any,
-    gateway: Any | None,
-    stages: tuple[Stage, ...] = STAGES,
-) -> ShardReport:
+@dataclass(frozen=True)
+class ShardJob:
+    """What one shard's task gets: the run's config and shard plan, which shard, the stage
+    folders' fingerprint, and the run's shared actors (the gateway only when servers are
+    shared)."""
+
+    config: Config
+    plan: ShardPlan
+    shard: int
+    fingerprint: str
+    ledger: Any
+    gateway: Any | None
+    stages: tuple[Stage, ...] = STAGES
+
+
+def run_shard(job: ShardJob) -> ShardReport:
     """The Ray task: one attempt at one shard (a plain function, so it is testable without
     Ray: pass objects with the actors' methods)."""
-    setup_logging(plan.folder(shard))
-    return asyncio.run(_attempt(config, plan, shard, fingerprint, ledger, gateway, stages))
+    setup_logging(job.plan.folder(job.shard))
+    return asyncio.run(_attempt(job))
 
 
-async def _attempt(
-    config: Config,
-    plan: ShardPlan,
-    shard: int,
-    fingerprint: str,
-    ledger: Any,
-    gateway: Any | None,
-    stages: tuple[Stage, ...],
-) -> ShardReport:
-    attempt = plan.record_attempt(shard)
-    holder = f"shard-{shard}."
-    await ledger.started.remote(shard, attempt)
-    if gateway is not None:
-        await gateway.retire.remote(holder)  # slots an earlier, dead attempt still held
-    run = _open(config, plan, shard, attempt, fingerprint, ledger, gateway, stages)
-    board = ShardBoard(ledger, shard, attempt, run._board_stats)
+async def _attempt(job: ShardJob) -> ShardReport:
+    attempt = job.plan.record_attempt(job.shard)
+    holder = f"shard-{job.shard}."
+    await job.ledger.started.remote(job.shard, attempt)
+    if job.gateway is not None:
+        await job.gateway.retire.remote(holder)  # slots an earlier, dead attempt still held
+    run = _open(job, attempt)
+    board = ShardBoard(job.ledger, job.shard, attempt, run._board_stats)
     run.board = board
     try:
         await run.work_through_stages()
         sent = board.flush()
         if sent is not None:
             await sent  # the last counts are in the ledger before the driver hears "done"
-        return _report(shard, run)
+        return _report(job.shard, run)
     finally:
         await run.close()
-        if gateway is not None:
-            await gateway.retire.remote(holder + attempt)
+        if job.gateway is not None:
+            await job.gateway.retire.remote(holder + attempt)
 
 
-def _open(
-    config: Config,
-    plan: ShardPlan,
-    shard: int,
-    attempt: str,
-    fingerprint: str,
-    ledger: Any,
-    gateway: Any | None,
-    stages: tuple[Stage, ...],
-) -> PipelineRun:
+def _open(job: ShardJob, attempt: str) -> PipelineRun:
     """The shard's run: its servers, its own store file and stage folders, its board."""
+    config, plan, shard = job.config, job.plan, job.shard
     store_name = plan.store_name(shard, attempt)
     seal_files(plan.earlier_attempts(shard, store_name))
     store = Store(config.PATH.OUTPUT / "store", store_name, single_writer=True)
     own = {role: plan.endpoints_of(shard, config.API.urls_of(role)) for role in ROLES}
     backend = build_backend(config, own["small"])
-    ctx = build_context(config, backend, stages, store, large_urls=own["large"])
-    if gateway is not None:
-        _ask_gateway(ctx.engine, own, gateway, f"shard-{shard}.{attempt}")
+    ctx = build_context(config, backend, job.stages, store, large_urls=own["large"])
+    if job.gateway is not None:
+        _ask_gateway(ctx.engine, own, job.gateway, f"shard-{shard}.{attempt}")
     if config.COST.BUDGET:
-        share_spending(ctx.engine, ledger, attempt)
-    folders = StageFolders(plan.folder(shard), stages, fingerprint, single_writer=True)
-    return PipelineRun(config, ctx, folders, stages, owns=plan.owns(shard))
+        share_spending(ctx.engine, job.ledger, attempt)
+    folders = StageFolders(plan.folder(shard), job.stages, job.fingerprint, single_writer=True)
+    return PipelineRun(config, ctx, folders, job.stages, owns=plan.owns(shard))
 
 
 def _ask_gateway(

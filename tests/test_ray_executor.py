@@ -215,28 +215,24 @@ def test_ray_not_installed_is_one_line_and_exit_2(
     assert server.count() == 0
 
 
+@pytest.mark.parametrize("check", [[], ["--check", "--offline"]], ids=["run", "check"])
 def test_an_unreachable_cluster_is_one_line_and_exit_2(
-    server: ScriptedLLMServer, make_config: ConfigFactory, sample_input: Path, tmp_path: Path
-) -> None:
-    config = ray_config(make_config, server, sample_input, tmp_path / "ray")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_ADDRESS": f"127.0.0.1:{free_port()}"}
-    code, err = finish(run_processing(config.source, env))
-    assert code == 2, err
-    assert "cannot reach the Ray cluster at 127.0.0.1:" in err and "Traceback" not in err
-    assert server.count() == 0
-
-
-def test_check_names_an_unreachable_cluster_without_starting_ray(
-    server: ScriptedLLMServer, make_config: ConfigFactory, sample_input: Path, tmp_path: Path
+    check: list[str],
+    server: ScriptedLLMServer,
+    make_config: ConfigFactory,
+    sample_input: Path,
+    tmp_path: Path,
 ) -> None:
     config = ray_config(make_config, server, sample_input, tmp_path / "ray")
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_ADDRESS": f"127.0.0.1:{free_port()}"}
     command = [sys.executable, str(REPO / "processing.py"), "--config", str(config.source)]
     done = subprocess.run(
-        [*command, "--check", "--offline"], env=env, capture_output=True, text=True, timeout=WAIT
+        [*command, *check], env=env, capture_output=True, text=True, timeout=WAIT, cwd=REPO
     )
     assert done.returncode == 2, done.stderr
-    assert "cannot reach the Ray cluster" in done.stderr and "Traceback" not in done.stderr
+    assert "cannot reach the Ray cluster at 127.0.0.1:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert server.count() == 0
 
 
 def test_ray_with_the_embedded_model_is_a_config_error(make_config: ConfigFactory) -> None:
