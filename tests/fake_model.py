@@ -20,9 +20,12 @@ SENTENCE = re.compile(r"[^.!?\n]{30,300}[.!?]")
 
 
 def final_user_text(request: RecordedRequest) -> str:
-    """The last user turn of a chat request, or of a completion prompt."""
+    """The last user turn of a chat request (before a retry's note on why the last reply
+    failed: the fake model answers the task, as a real one would), or of a completion prompt."""
     if "messages" in request.body:
         users = [m["content"] for m in request.body["messages"] if m["role"] == "user"]
+        while len(users) > 1 and users[-1].startswith("That reply could not be used:"):
+            users.pop()
         return str(users[-1])
     prompt = str(request.body["prompt"])
     last = prompt.rsplit("### Instruction:\n", 1)[-1]

@@ -95,6 +95,24 @@ def test_parse_failure_is_retried(server: ScriptedLLMServer, prompts: Path, tmp_
     assert ctx.stats["echo"].parse_failures == 1 and ctx.stats["echo"].successes == 1
 
 
+def test_a_retry_tells_the_model_why_its_reply_failed(
+    server: ScriptedLLMServer, prompts: Path, tmp_path: Path
+) -> None:
+    server.script("echo", ["rambling", "WORD: fine"])
+    ctx = make_context(server.base_url, prompts, tmp_path)
+    assert run_steps(ctx, [(ECHO, {"text": "t"}, "")])[0][:2] == (True, "fine")
+    first, retry = (request.body["messages"] for request in server.requests)
+    assert retry[: len(first)] == first  # the same prompt, then the failed reply and why
+    assert retry[len(first)] == {"role": "assistant", "content": "rambling"}
+    assert retry[-1]["role"] == "user"
+    assert "That reply could not be used: no 'WORD:' in 'rambling'" in retry[-1]["content"]
+    # the record stays under the first prompt's key: a rerun is a cache hit
+    server.reset()
+    again = make_context(server.base_url, prompts, tmp_path)
+    assert run_steps(again, [(ECHO, {"text": "t"}, "")])[0][:2] == (True, "fine")
+    assert server.count() == 0
+
+
 def test_permanent_failure_recorded_and_not_repaid(
     server: ScriptedLLMServer, prompts: Path, tmp_path: Path
 ) -> None:

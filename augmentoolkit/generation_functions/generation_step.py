@@ -164,11 +164,12 @@ class GenerationStep(Generic[T]):
         completions: list[str] = []
         finishes: list[str] = []
         spent = CallUsage()  # every try's requests and tokens, kept with the record
+        asked = prompt  # after a reply that does not parse, the prompt plus why (chat mode)
         for attempt in range(ctx.parse_retries + 1):
             try:
                 stats.requests += 1
                 seeded = replace(sampling, seed=call_seed(key, attempt))
-                completion = await ctx.engine.generate(prompt, model, seeded, self.name, self.role)
+                completion = await ctx.engine.generate(asked, model, seeded, self.name, self.role)
             except EngineUnavailable:
                 raise
             except PromptTooLong as error:  # retrying cannot help; not stored: a longer
@@ -196,6 +197,7 @@ class GenerationStep(Generic[T]):
             except ParseError as error:
                 stats.parse_failures += 1
                 errors.append(str(error))
+                asked = with_feedback(prompt, completion.text, str(error))
                 continue
             stats.successes += 1
             store.put(
@@ -245,3 +247,22 @@ class GenerationStep(Generic[T]):
             "finish_reasons": finishes,
             "errors": errors,
         }
+
+
+FEEDBACK_LIMIT = 400  # characters of the failure's reason quoted back to the model
+
+
+def with_feedback(prompt: RenderedPrompt, reply: str, reason: str) -> RenderedPrompt:
+    """The prompt for a retry after `reply` failed to parse: in chat mode the failed reply and
+    a turn saying why, so the model can correct itself (the cache key stays the first
+    prompt's); a completion prompt is sent again unchanged, since a continued document has no
+    place for a remark."""
+    if prompt.messages is None:
+        return prompt
+    why = reason if len(reason) <= FEEDBACK_LIMIT else reason[:FEEDBACK_LIMIT] + "..."
+    note = (
+        f"That reply could not be used: {why}\nWrite the whole reply again, in exactly the "
+        "layout asked for."
+    )
+    turns = ({"role": "assistant", "content": reply}, {"role": "user", "content": note})
+    return RenderedPrompt(prompt.messages + turns, None)
