@@ -5,7 +5,8 @@
                                                        to each endpoint (`run --check` too)
     augmentoolkit estimate [--config FILE]             chunks and the cost estimate; no call
     augmentoolkit report [--config FILE] [--output DIR]   run_report.md rebuilt from a folder
-    augmentoolkit export [--config FILE] [--output DIR]   the datasets rewritten from a folder
+    augmentoolkit export [--config FILE] [--output DIR] [--min-score S]
+                                                       the datasets rewritten from a folder
     augmentoolkit convert FILE_OR_DIR... [--out DIR]   PDFs (.docx, .html, .epub, .md) to text
 
 Exit statuses (augmentoolkit/errors.py): 0 done; 1 stopped (and `check`: an endpoint did not
@@ -64,6 +65,28 @@ def add_config(parser: argparse.ArgumentParser) -> None:
 
 def add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="the output folder (default: PATH.OUTPUT of the config)")
+
+
+def score(text: str) -> float:
+    """argparse type: a number above 0 and at most 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0 and at most 1")
+    return value
+
+
+def add_min_score(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--min-score",
+        type=score,
+        metavar="S",
+        help="keep the pairs whose stored validation votes score at least S (the share of "
+        "votes that passed, lowest over the checks): 1.0 keeps only unanimous pairs; default: "
+        "the pairs the run kept",
+    )
 
 
 def add_probe_options(parser: argparse.ArgumentParser) -> None:
@@ -129,6 +152,8 @@ def main_parser() -> argparse.ArgumentParser:
             add_config(sub)
             if name != "estimate":
                 add_output(sub)
+            if name == "export":
+                add_min_score(sub)
     return parser
 
 

@@ -118,7 +118,7 @@ def report(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    paths = export_datasets(with_output(args))
+    paths = export_datasets(with_output(args), args.min_score)
     sharegpt = next(p for p in paths if p.name == "simplified_data.jsonl")
     print(f"done: dataset in {sharegpt}")
     return 0

@@ -31,7 +31,8 @@ from augmentoolkit.io_utils import write_json_atomic
 from augmentoolkit.stages import STAGES, Stage
 
 # Bump when the rows a stage writes change shape, so old stage folders are rebuilt.
-STAGE_ROWS_VERSION = 1
+# 2: validation rows hold every vote ("checks", "votes"; control_flow_functions/verdicts.py).
+STAGE_ROWS_VERSION = 2
 
 
 def run_steps(config: Config, stages: tuple[Stage, ...] = STAGES) -> list[GenerationStep[Any]]:

@@ -11,7 +11,8 @@
 - export: rewrites the datasets (and the split, and meta-datagen when on) from the stage folders
   through the same PipelineRun.export a run ends with. It refuses when the folders were written
   with other settings, prompts or input files than the config gives now (a run would rebuild
-  them first).
+  them first). With --min-score S, which pairs count as valid is re-decided from the votes
+  validation stored (rescore.py; README, "Validation").
 
 Both open the stage folders as they were written (their own fingerprint, so nothing is started
 afresh) under the output lock, with a backend that refuses any call.
@@ -38,6 +39,7 @@ from augmentoolkit.io_utils import write_text_atomic
 from augmentoolkit.output_lock import OutputLock
 from augmentoolkit.pipeline import CHUNKS_FILE, PipelineRun
 from augmentoolkit.reading import input_chunks
+from augmentoolkit.rescore import RescoredRun
 from augmentoolkit.stage_folders import LEDGER, StageFolders, written_fingerprint
 from augmentoolkit.stages import STAGES, Stage
 
@@ -96,7 +98,9 @@ def estimate(config: Config) -> list[str]:
 # --- opening a written folder ---------------------------------------------------------------
 
 
-def open_written(config: Config, what: str) -> tuple[PipelineRun, str]:
+def open_written(
+    config: Config, what: str, kind: type[PipelineRun] = PipelineRun
+) -> tuple[PipelineRun, str]:
     """OUTPUT's stage folders as written, locked, with a context that makes no call; and the
     fingerprint they were written with."""
     output = config.PATH.OUTPUT
@@ -117,15 +121,18 @@ def open_written(config: Config, what: str) -> tuple[PipelineRun, str]:
             ctx.store.close()
         lock.release()
         raise
-    return PipelineRun(config, ctx, folders, STAGES, lock=lock), written
+    return kind(config, ctx, folders, STAGES, lock=lock), written
 
 
 # --- export ---------------------------------------------------------------------------------
 
 
-def export(config: Config) -> list[Path]:
-    """Rewrite the datasets from the stage folders; their paths."""
-    run, written = open_written(config, "export")
+def export(config: Config, min_score: float | None = None) -> list[Path]:
+    """Rewrite the datasets from the stage folders; their paths. With `min_score`, the pairs
+    kept are those whose stored verdicts score at least that (rescore.py), not the run's."""
+    run, written = open_written(config, "export", PipelineRun if min_score is None else RescoredRun)
+    if isinstance(run, RescoredRun) and min_score is not None:
+        run.min_score = min_score
     try:
         if run_fingerprint(config, run.ctx, run.stages) != written:
             raise InputError(

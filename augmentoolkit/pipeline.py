@@ -34,17 +34,8 @@ from augmentoolkit.context import (
     requests_in_flight,
     run_fingerprint,
 )
-from augmentoolkit.control_flow_functions.dedup import DuplicateFilter
-from augmentoolkit.control_flow_functions.export import (
-    DUPLICATES_FILE,
-    write_datasets,
-    write_meta_datagen,
-)
-from augmentoolkit.control_flow_functions.hf_dataset import export_for_hub
 from augmentoolkit.control_flow_functions.judging import save_judgement_chart
-from augmentoolkit.control_flow_functions.original_shape import write_original_shapes
 from augmentoolkit.control_flow_functions.progress import StageOutcome
-from augmentoolkit.control_flow_functions.split import write_split
 from augmentoolkit.errors import InputError, RunIncomplete
 from augmentoolkit.estimate import estimate_run
 from augmentoolkit.generation_functions.endpoints import REQUEST_PRIORITY
@@ -59,9 +50,10 @@ from augmentoolkit.io_utils import remove_stale_temp_files
 from augmentoolkit.output_lock import OutputLock, ensure_open_files
 from augmentoolkit.progress_board import Board, BoardStats, ProgressBoard
 from augmentoolkit.reading import input_chunks, write_chunks
-from augmentoolkit.records import Chunk, Conversation, QAPair, source_file
+from augmentoolkit.records import Chunk, source_file
 from augmentoolkit.report import ChartCounts, write_run_report
 from augmentoolkit.report_browse import collect_browse
+from augmentoolkit.run_export import export_run
 from augmentoolkit.stage_folders import StageFolders
 from augmentoolkit.stages import STAGES, Stage, stage_named
 from augmentoolkit.tally import Tally, check_not_empty, line, server_gave_up
@@ -254,42 +246,9 @@ class PipelineRun:
 
     # 8. export --------------------------------------------------------------------------------
     def export(self) -> list[Path]:
-        """The datasets from the last stage that produces conversations and the last that
-        produces pairs, streamed from their folders."""
-        written = [0]
-
-        def conversations() -> Iterator[Conversation]:
-            for conversation in self._kept_items(Conversation):
-                written[0] += 1
-                yield conversation
-
-        dedup = DuplicateFilter(self.config.SYSTEM.DEDUP_THRESHOLD)
-        paths = write_datasets(conversations(), self._kept_items(QAPair), self.output, dedup)
-        self.removed_duplicates = dict(dedup.removed)
-        self.counts.duplicates = self.removed_duplicates if dedup.enabled else None
-        if dedup.enabled:
-            self.tell(dedup.summary() + f", listed in {self.output / DUPLICATES_FILE}")
-        sides = write_split(self.output, self.config.SYSTEM.EVAL_SHARE, self.config.SYSTEM.SEED)
-        if sides:
-            self.tell(
-                f"split: {sides['train']} conversations for training, {sides['eval']} for "
-                f"evaluation, in {self.output / 'split'} (no chunk or answer on both sides)"
-            )
-        if self.config.SYSTEM.HF_DATASET or self.config.SYSTEM.PUSH_TO_HUB:
-            stages = [stage.name for stage in self.stages]
-            for said in export_for_hub(self.config, stages, sides, dedup.removed):
-                self.tell(said)
-        if self.config.SYSTEM.META_DATAGEN:
-            write_meta_datagen(self.ctx.store, self.output / "meta_datagen")
-        if self.config.SYSTEM.OUTPUT_SHAPE == "original":
-            shaped = write_original_shapes(
-                self._kept_items(Conversation), self.output, self.output / DUPLICATES_FILE
-            )
-            self.tell(f"the original's shapes: {', '.join(str(path) for path in shaped)}")
-        written[0] -= dedup.removed["conversation"]
-        count = f"{written[0]} conversation{'' if written[0] == 1 else 's'}"
-        self.tell(f"wrote {count} to " + ", ".join(str(p) for p in paths))
-        return paths
+        """The datasets, every format and the split, from the last stages' folders
+        (run_export.py)."""
+        return export_run(self)
 
     def report(self) -> Path:
         """Write OUTPUT/run_report.md and report.html: the dataset, this run and the folder."""

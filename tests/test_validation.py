@@ -10,6 +10,7 @@ import pytest
 
 from augmentoolkit.control_flow_functions.questions import make_pair
 from augmentoolkit.control_flow_functions.validation import CHECKS, check_pair, majority_vote
+from augmentoolkit.control_flow_functions.verdicts import Ballot
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationStep
 from augmentoolkit.generation_functions.parsers import parse_verdict
@@ -94,11 +95,34 @@ def test_an_answer_quoting_a_sentence_of_its_chunk_skips_the_answer_checks(
 
     async def go() -> None:
         try:
-            assert await check_pair(ctx, quoted, 1, "notes", 0.5) is None
+            assert (await check_pair(ctx, quoted, 1, "notes", 0.5)).problem is None
             assert server.count() == 1 and server.count("check_question") == 1
-            assert await check_pair(ctx, reworded, 1, "notes", 0.5) is None
+            assert (await check_pair(ctx, reworded, 1, "notes", 0.5)).problem is None
             assert server.count() == 4  # all three checks for an answer in its own words
         finally:
             await close_context(ctx)
 
     asyncio.run(go())
+
+
+def test_every_vote_is_kept_with_its_verdict_and_reason(
+    server: ScriptedLLMServer, tmp_path: Path
+) -> None:
+    server.script("check_question", [PASS, FAIL, "mumble", PASS])
+    ctx = make_context(server.base_url, REPO / "prompts", tmp_path, parse_retries=0)
+
+    async def go() -> tuple[Ballot, ...]:
+        try:
+            return (await majority_vote(CHECK, ctx, VALUES, 3, salt="pair")).ballots
+        finally:
+            await close_context(ctx)
+
+    ballots = asyncio.run(go())
+    assert sorted((b["passed"] is None, b["passed"] is True) for b in ballots) == [
+        (False, False),
+        (False, True),
+        (False, True),
+        (True, False),
+    ]
+    assert {b["reason"] for b in ballots if b["passed"] is not None} == {"Fine.", "Wrong."}
+    assert all(b["check"] == "check_question" for b in ballots)

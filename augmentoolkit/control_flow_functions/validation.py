@@ -13,6 +13,11 @@ SYSTEM.QA_REGENERATIONS times, each replacement validated from the start; then i
 Votes run in rounds: each round launches just enough calls to possibly decide the outcome, so
 no call is made whose vote could not change the result. A vote whose reply never parsed counts
 for neither side and is replaced; after `votes` unreadable votes the check is undecided.
+
+Every vote is kept as data (verdicts.py): a row holds "checks" (the checks its pair needed,
+"grounding" first) and "votes" ({"check", "passed", "reason"}: true, false, or null for an
+unreadable reply; the checks that cost nothing are one vote each), for the row's pair; each failed
+attempt in "history" holds its own "votes". `augmentoolkit export --min-score` re-decides from them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from augmentoolkit.control_flow_functions.grounding import Signature, grounding_
 from augmentoolkit.control_flow_functions.judging import source_line
 from augmentoolkit.control_flow_functions.progress import StageOutcome, gather_in_order
 from augmentoolkit.control_flow_functions.questions import make_pair
+from augmentoolkit.control_flow_functions.verdicts import Ballot, ballot
 from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.engine_wrapper import Sampling
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
@@ -75,6 +81,17 @@ class Vote:
     yes: int
     no: int
     reason: str  # reasoning of the last vote against, for regeneration and reports
+    ballots: tuple[Ballot, ...] = ()  # every vote cast, in the order the replies came back
+
+
+@dataclass
+class Checked:
+    """What check_pair found: the problem (None when every check passed), the checks the pair
+    needed and every vote cast on it."""
+
+    problem: str | None
+    checks: list[str]
+    votes: list[Ballot]
 
 
 async def majority_vote(
@@ -92,6 +109,7 @@ async def majority_vote(
     needed_no = votes - votes // 2
     yes = no = unreadable = 0
     reason = ""
+    ballots: list[Ballot] = []
     next_index = 0
     while yes < needed_yes and no < needed_no and unreadable < votes:
         round_size = min(needed_yes - yes, needed_no - no, votes - unreadable)
@@ -103,13 +121,16 @@ async def majority_vote(
         for result in results:
             if not result.ok or result.value is None:
                 unreadable += 1
-            elif result.value[0]:
+                ballots.append(ballot(step.name, None, result.error))
+                continue
+            ballots.append(ballot(step.name, *result.value))
+            if result.value[0]:
                 yes += 1
             else:
                 no += 1
                 reason = result.value[1]
     decided = True if yes >= needed_yes else False if no >= needed_no else None
-    return Vote(decided, yes, no, reason)
+    return Vote(decided, yes, no, reason, tuple(ballots))
 
 
 def checks_for(pair: QAPair) -> tuple[GenerationStep[tuple[bool, str]], ...]:
@@ -123,11 +144,15 @@ def checks_for(pair: QAPair) -> tuple[GenerationStep[tuple[bool, str]], ...]:
 
 async def check_pair(
     ctx: GenerationContext, pair: QAPair, votes: int, source: str, min_grounding: float
-) -> str | None:
-    """None when every check passes, else the name of the failed check and its reasoning."""
+) -> Checked:
+    """Problem None when every check passes, else the name of the failed check and its
+    reasoning; with the checks the pair needed and every vote cast on it."""
+    checked = Checked(None, [GROUNDING, *(check.name for check in checks_for(pair))], [])
     ungrounded = grounding_problem(pair.question, pair.answer, pair.chunk.text, min_grounding)
+    checked.votes.append(ballot(GROUNDING, ungrounded is None, ungrounded or ""))
     if ungrounded is not None:
-        return f"{GROUNDING}: {ungrounded}"
+        checked.problem = f"{GROUNDING}: {ungrounded}"
+        return checked
     values = {
         "chunk": pair.chunk.text,
         "source": source,
@@ -136,11 +161,14 @@ async def check_pair(
     }
     for check in checks_for(pair):
         vote = await majority_vote(check, ctx, values, votes, salt=pair.id)
+        checked.votes.extend(vote.ballots)
         if vote.passed is None:
-            return f"{check.name}: no readable verdict"
-        if not vote.passed:
-            return f"{check.name}: {vote.reason.strip()[:300] or 'failed'}"
-    return None
+            checked.problem = f"{check.name}: no readable verdict"
+        elif not vote.passed:
+            checked.problem = f"{check.name}: {vote.reason.strip()[:300] or 'failed'}"
+        if checked.problem is not None:
+            return checked
+    return checked
 
 
 async def validate_pairs(
@@ -158,15 +186,20 @@ async def validate_pairs(
 
     async def settle(pair: QAPair) -> dict[str, object]:
         if pair.id in repeats:
-            return {"pair": pair.to_dict(), "kept": False, "history": [repeat_entry(pair)]}
+            return repeat_row(pair)
         source = source_line(pair.chunk, use_filenames)
         current = pair
-        history: list[dict[str, str]] = []
+        history: list[dict[str, object]] = []
+        first: Checked | None = None
         for attempt in range(regenerations + 1):
-            problem = await check_pair(ctx, current, votes, source, min_grounding)
+            checked = await check_pair(ctx, current, votes, source, min_grounding)
+            first = first or checked
+            problem = checked.problem
             if problem is None:
-                return {"pair": current.to_dict(), "kept": True, "history": history}
-            history.append({"question": current.question, "problem": problem})
+                return row_of(current, True, history, checked)
+            history.append(
+                {"question": current.question, "problem": problem, "votes": checked.votes}
+            )
             if attempt == regenerations:
                 break
             replacement = await rewriter(pair.chunk).run(
@@ -184,7 +217,8 @@ async def validate_pairs(
                 break
             question, answer = replacement.value
             current = make_pair(pair.chunk, question, answer, f"{pair.id}:regen{attempt}")
-        return {"pair": pair.to_dict(), "kept": False, "history": history}
+        assert first is not None  # the loop runs at least once
+        return row_of(pair, False, history, first)
 
     rows = await gather_in_order(pairs, settle)
     kept = []
@@ -194,6 +228,8 @@ async def validate_pairs(
         if row["kept"] and is_repeat(pair, kept_asked):
             row["kept"] = False
             row["history"].append(repeat_entry(pair))  # type: ignore[attr-defined]
+            row["checks"].append(DUPLICATE)  # type: ignore[attr-defined]
+            row["votes"].append(repeat_ballot())  # type: ignore[attr-defined]
         if row["kept"]:
             kept.append(pair)
         else:
@@ -208,6 +244,37 @@ def rewriter(chunk: Chunk) -> GenerationStep[tuple[str, str]]:
     return replace(NEW_QUESTION, grammar=grammars.new_question(split_sentences(chunk.text)))
 
 
+REPEATS = "repeats the question or the answer of an earlier pair on the same text"
+
+
 def repeat_entry(pair: QAPair) -> dict[str, str]:
-    problem = f"{DUPLICATE}: repeats the question or the answer of an earlier pair on the same text"
-    return {"question": pair.question, "problem": problem}
+    return {"question": pair.question, "problem": f"{DUPLICATE}: {REPEATS}"}
+
+
+def repeat_ballot() -> Ballot:
+    return ballot(DUPLICATE, False, REPEATS)
+
+
+def repeat_row(pair: QAPair) -> dict[str, object]:
+    """The row of a pair dropped before any check: it repeats an earlier pair."""
+    return {
+        "pair": pair.to_dict(),
+        "kept": False,
+        "history": [repeat_entry(pair)],
+        "checks": [DUPLICATE],
+        "votes": [repeat_ballot()],
+    }
+
+
+def row_of(
+    pair: QAPair, kept: bool, history: list[dict[str, object]], checked: Checked
+) -> dict[str, object]:
+    """A validation row: the pair, whether it was kept, its failed attempts, and the checks and
+    votes of the row's own pair (the kept pair, or a dropped pair's first attempt)."""
+    return {
+        "pair": pair.to_dict(),
+        "kept": kept,
+        "history": history,
+        "checks": checked.checks,
+        "votes": checked.votes,
+    }
