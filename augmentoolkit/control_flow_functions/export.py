@@ -113,7 +113,7 @@ def write_datasets(
             stack.callback(setattr, dedup, "log", None)
         else:
             (output / DUPLICATES_FILE).unlink(missing_ok=True)
-        db = stack.enter_context(_scratch_db(output))
+        db = stack.enter_context(scratch_db(output))
         _insert_sorted(db, CONVERSATIONS, (_conversation_row(c, dedup) for c in conversations))
         _write_conversation_files(_kept(db, CONVERSATIONS, dedup), paths[: len(CONVERSATION_FILES)])
         _insert_sorted(db, PAIRS, (_pair_row(p, dedup) for p in pairs))
@@ -186,9 +186,10 @@ def _write_lines(rows: Iterable[tuple[str, ...]], paths: list[Path]) -> None:
 
 
 @contextmanager
-def _scratch_db(folder: Path) -> Iterator[sqlite3.Connection]:
+def scratch_db(folder: Path, prefix: str = ".export.") -> Iterator[sqlite3.Connection]:
+    """A throwaway SQLite file in `folder` for sorting rows on disk, removed afterwards."""
     # The ".*.tmp" name lets remove_stale_temp_files clear it after a killed run.
-    handle, name = tempfile.mkstemp(prefix=".export.", suffix=".sqlite.tmp", dir=folder)
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=".sqlite.tmp", dir=folder)
     os.close(handle)
     db = sqlite3.connect(name)
     try:

@@ -21,14 +21,13 @@ id), streamed through a scratch SQLite file, so memory stays flat.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from augmentoolkit.control_flow_functions.export import scratch_db
 from augmentoolkit.io_utils import atomic_text_writer
 from augmentoolkit.records import Conversation
 
@@ -161,19 +160,11 @@ def _write(db: sqlite3.Connection, master: TextIO, processed: TextIO, sharegpt: 
 
 @contextmanager
 def _scratch(folder: Path) -> Iterator[sqlite3.Connection]:
-    """A scratch SQLite file in OUTPUT (".original.*.tmp": cleared after a killed run too)."""
-    handle, name = tempfile.mkstemp(prefix=".original.", suffix=".sqlite.tmp", dir=folder)
-    os.close(handle)
-    db = sqlite3.connect(name)
-    try:
-        db.execute("PRAGMA journal_mode=OFF")
-        db.execute("PRAGMA synchronous=OFF")
+    """The export's scratch SQLite file (".original.*.tmp") with this writer's tables."""
+    with scratch_db(folder, ".original.") as db:
         db.execute(
             "CREATE TABLE rows (seq INTEGER PRIMARY KEY, key BLOB, master TEXT, "
             "processed TEXT, sharegpt TEXT)"
         )
         db.execute("CREATE TABLE removed (key BLOB PRIMARY KEY)")
         yield db
-    finally:
-        db.close()
-        Path(name).unlink(missing_ok=True)
