@@ -26,7 +26,8 @@ from augmentoolkit.generation_functions.generation_step import GenerationContext
 from augmentoolkit.generation_functions.original_prompts import adopt_for_run
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import FILE_NAME as STORE_FILE
-from augmentoolkit.generation_functions.store import Store, seal_files
+from augmentoolkit.generation_functions.store import Store
+from augmentoolkit.generation_functions.store_files import seal_other_files
 from augmentoolkit.io_utils import write_json_atomic
 from augmentoolkit.stages import STAGES, Stage
 
@@ -112,7 +113,7 @@ def open_run_store(output: Path) -> Store:
     """OUTPUT/store for the run that holds the output lock: every other writer is gone, so
     their files (Ray shards, earlier attempts) are sealed first and read from then on."""
     folder = output / "store"
-    seal_files(path for path in folder.glob("*.sqlite3") if path.name != STORE_FILE)
+    seal_other_files(folder, STORE_FILE)
     return Store(folder)
 
 

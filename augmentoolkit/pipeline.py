@@ -88,7 +88,6 @@ class PipelineRun:
     board: Board | None = None  # a ProgressBoard, or a Ray shard's forwarder
     lock: OutputLock | None = None
     owns: Callable[[str], bool] | None = None  # which chunk ids this run works on; None: all
-    removed_duplicates: dict[str, int] = field(default_factory=dict)  # by export: kind -> count
 
     def __post_init__(self) -> None:
         self.tally = Tally(self.config, self.ctx.stats)

@@ -35,8 +35,7 @@ def export_run(run: PipelineRun) -> list[Path]:
 
     dedup = DuplicateFilter(run.config.SYSTEM.DEDUP_THRESHOLD)
     paths = write_datasets(conversations(), run._kept_items(QAPair), run.output, dedup)
-    run.removed_duplicates = dict(dedup.removed)
-    run.counts.duplicates = run.removed_duplicates if dedup.enabled else None
+    run.counts.duplicates = dict(dedup.removed) if dedup.enabled else None  # for the report
     if dedup.enabled:
         run.tell(dedup.summary() + f", listed in {run.output / DUPLICATES_FILE}")
     sides = write_split(run.output, run.config.SYSTEM.EVAL_SHARE, run.config.SYSTEM.SEED)

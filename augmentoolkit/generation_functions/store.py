@@ -45,7 +45,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-from augmentoolkit.generation_functions.store_files import is_sealed, seal_files, sealed_files
+from augmentoolkit.generation_functions.store_files import (
+    is_sealed,
+    seal_files,
+    seal_other_files,
+    sealed_files,
+)
 from augmentoolkit.generation_functions.store_migration import migrate_jsonl
 
 __all__ = ["CallUsage", "FILE_NAME", "Store", "StepStore", "call_key", "is_sealed", "seal_files"]
@@ -197,9 +202,7 @@ class Store:
         try:
             self._create_schema()
             migrate_jsonl(self)  # a store of the first releases, if the folder holds one
-            self.others = [
-                Store(folder, path.name, read_only=True) for path in sealed_files(folder, name)
-            ]
+            self.others = self._open_others()
         except BaseException:
             self.close()
             raise
@@ -214,11 +217,13 @@ class Store:
         Ray driver calls it once its workers have finished)."""
         for other in self.others:
             other.close()
-        seal_files(path for path in self.folder.glob("*.sqlite3") if path != self.path)
+        seal_other_files(self.folder, self.path.name)
+        self.others = self._open_others()
+
+    def _open_others(self) -> list[Store]:
+        """The sealed files of the folder's other writers, read-only, by name."""
         own = self.path.name
-        self.others = [
-            Store(self.folder, p.name, read_only=True) for p in sealed_files(self.folder, own)
-        ]
+        return [Store(self.folder, p.name, read_only=True) for p in sealed_files(self.folder, own)]
 
     def seal(self) -> None:
         """Switch this file to a rollback journal, so other processes can read it without

@@ -33,3 +33,9 @@ def seal_files(paths: Iterable[Path]) -> None:
                 db.execute("PRAGMA journal_mode=DELETE")
             finally:
                 db.close()
+
+
+def seal_other_files(folder: Path, own: str) -> None:
+    """Seal every store file of `folder` but `own`: for a process that knows no other writer
+    is left (it holds the output lock, or the workers it started have finished)."""
+    seal_files(path for path in folder.glob("*.sqlite3") if path.name != own)
