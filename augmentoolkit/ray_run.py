@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections import Counter
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,13 +110,14 @@ async def run_on_ray(run: PipelineRun) -> None:
 
 async def _run(ray: ModuleType, run: PipelineRun) -> None:
     config = run.config
-    workers = config.SYSTEM.RAY_WORKERS or int(ray.cluster_resources().get("CPU", 1)) or 1
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    workers = config.SYSTEM.RAY_WORKERS or cpus or 1
     plan = ShardPlan.load_or_create(run.output, workers, run.tell)
     run.ctx.store.seal()  # the workers read its calls; the driver writes none meanwhile
     ledger = ray.remote(num_cpus=0)(RunLedger).remote()
     gateway = _gateway(ray, run, plan)
     run.tell(
-        f"Ray: {plan.shards} shards on {ray.cluster_resources().get('CPU', 0):.0f} CPUs"
+        f"Ray: {plan.shards} shards on {cpus} CPUs"
         + (", sharing servers through one slot gateway" if gateway is not None else "")
         + f"; worker logs in {run.output / 'shards'}"
     )
@@ -130,7 +132,7 @@ async def _run(ray: ModuleType, run: PipelineRun) -> None:
     run.ctx.store.read_other_writers()  # the workers' calls, for meta-datagen and the report
     for report in reports:
         _absorb(run, report)
-    merge_shard_folders(plan, run.folders, run.stages, run.folders.fingerprint, _counter(run))
+    merge_shard_folders(plan, run.folders, run.stages, fingerprint, _counter(run))
     if run.board is not None:
         run.board.close()
     run.finish_stages()
@@ -159,14 +161,16 @@ async def _wait(ray: ModuleType, run: PipelineRun, refs: list[Any], ledger: Any)
     futures = {asyncio.wrap_future(ref.future()): ref for ref in refs}
     waiting = dict(futures)
     reports = []
+    shown: Counter[str] = Counter()  # chunks done per stage, as the board shows them
 
     async def show_progress() -> None:
         nonlocal latest
         stages, calls, cost, lines = await ledger.snapshot.remote()
         latest = BoardStats(calls=calls, cost=cost)
         for name, count in stages.items():
-            if count > board_done(run, name):
-                board.advance(name, count - board_done(run, name))
+            if count > shown[name]:  # a retried shard's count starts again from 0
+                board.advance(name, count - shown[name])
+                shown[name] = count
         for line in lines:
             run.tell(line)
 
@@ -188,11 +192,6 @@ async def _wait(ray: ModuleType, run: PipelineRun, refs: list[Any], ledger: Any)
             elif not future.cancelled():
                 future.exception()  # seen: asyncio would print each unseen failure at exit
     return reports
-
-
-def board_done(run: PipelineRun, stage: str) -> int:
-    done = getattr(run.board, "done", None)
-    return int(done(stage)) if done is not None else 0
 
 
 def _result(ray: ModuleType, future: asyncio.Future[Any]) -> Any:
