@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from augmentoolkit.generation_functions.generation_step import FEEDBACK_OPENING
 from augmentoolkit.generation_functions.parsers import parse_qa_pairs
 from tests.llm_server import RecordedRequest
 
@@ -24,7 +25,7 @@ def final_user_text(request: RecordedRequest) -> str:
     failed: the fake model answers the task, as a real one would), or of a completion prompt."""
     if "messages" in request.body:
         users = [m["content"] for m in request.body["messages"] if m["role"] == "user"]
-        while len(users) > 1 and users[-1].startswith("That reply could not be used:"):
+        while len(users) > 1 and users[-1].startswith(FEEDBACK_OPENING):
             users.pop()
         return str(users[-1])
     prompt = str(request.body["prompt"])

@@ -250,6 +250,7 @@ class GenerationStep(Generic[T]):
 
 
 FEEDBACK_LIMIT = 400  # characters of the failure's reason quoted back to the model
+FEEDBACK_OPENING = "That reply could not be used:"
 
 
 def with_feedback(prompt: RenderedPrompt, reply: str, reason: str) -> RenderedPrompt:
@@ -261,7 +262,7 @@ def with_feedback(prompt: RenderedPrompt, reply: str, reason: str) -> RenderedPr
         return prompt
     why = reason if len(reason) <= FEEDBACK_LIMIT else reason[:FEEDBACK_LIMIT] + "..."
     note = (
-        f"That reply could not be used: {why}\nWrite the whole reply again, in exactly the "
+        f"{FEEDBACK_OPENING} {why}\nWrite the whole reply again, in exactly the "
         "layout asked for."
     )
     turns = ({"role": "assistant", "content": reply}, {"role": "user", "content": note})
