@@ -13,16 +13,18 @@ from typing import Any
 from augmentoolkit.config import EMBEDDED, Config
 from augmentoolkit.control_flow_functions.inputs import input_files
 from augmentoolkit.errors import PromptError
-from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_SLOTS, EmbeddedBackend
-from augmentoolkit.generation_functions.engine_wrapper import (
+from augmentoolkit.generation_functions.aphrodite_backend import (
     AphroditeBackend,
-    Backend,
-    EngineWrapper,
-    OpenAIBackend,
-    RetryPolicy,
     aphrodite_engine_args,
 )
+from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_SLOTS, EmbeddedBackend
+from augmentoolkit.generation_functions.engine_wrapper import (
+    Backend,
+    EngineWrapper,
+    RetryPolicy,
+)
 from augmentoolkit.generation_functions.generation_step import GenerationContext, GenerationStep
+from augmentoolkit.generation_functions.openai_backend import OpenAIBackend
 from augmentoolkit.generation_functions.original_prompts import adopt_for_run
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import FILE_NAME as STORE_FILE

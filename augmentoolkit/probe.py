@@ -31,11 +31,11 @@ from augmentoolkit.generation_functions.embedded_backend import EmbeddedBackend
 from augmentoolkit.generation_functions.endpoints import TransientError
 from augmentoolkit.generation_functions.engine_wrapper import (
     Backend,
-    OpenAIBackend,
     Sampling,
     public_url,
 )
 from augmentoolkit.generation_functions.local_model import default_model_path
+from augmentoolkit.generation_functions.openai_backend import OpenAIBackend
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 
 PROBE_TIMEOUT = 60.0  # seconds; a server loading its model on the first request may need this

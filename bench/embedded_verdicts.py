@@ -32,9 +32,9 @@ from augmentoolkit.control_flow_functions.judging import JUDGE_CHUNK  # noqa: E4
 from augmentoolkit.control_flow_functions.validation import CHECKS  # noqa: E402
 from augmentoolkit.control_flow_functions.verification import VERIFY_CONVERSATION  # noqa: E402
 from augmentoolkit.errors import ParseError  # noqa: E402
-from augmentoolkit.generation_functions.engine_wrapper import OpenAIBackend  # noqa: E402
 from augmentoolkit.generation_functions.generation_step import GenerationStep  # noqa: E402
 from augmentoolkit.generation_functions.local_model import EmbeddedServer  # noqa: E402
+from augmentoolkit.generation_functions.openai_backend import OpenAIBackend  # noqa: E402
 from augmentoolkit.generation_functions.prompts import PromptLibrary, render  # noqa: E402
 
 TIDES = (

@@ -45,7 +45,8 @@ import openai
 
 from augmentoolkit.control_flow_functions.chunking import chunk_documents, read_documents
 from augmentoolkit.control_flow_functions.validation import CHECKS
-from augmentoolkit.generation_functions.engine_wrapper import STEP_HEADER, Completion, Sampling
+from augmentoolkit.generation_functions.engine_wrapper import Completion, Sampling
+from augmentoolkit.generation_functions.openai_backend import STEP_HEADER
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 from augmentoolkit.pipeline import build_context, run_pipeline
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from augmentoolkit.config import Secret
 from augmentoolkit.generation_functions.engine_wrapper import (
     EngineWrapper,
-    OpenAIBackend,
     RetryPolicy,
 )
 from augmentoolkit.generation_functions.generation_step import GenerationContext
+from augmentoolkit.generation_functions.openai_backend import OpenAIBackend
 from augmentoolkit.generation_functions.prompts import PromptLibrary
 from augmentoolkit.generation_functions.store import Store
 

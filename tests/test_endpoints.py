@@ -23,10 +23,10 @@ from augmentoolkit.generation_functions.endpoints import (
 )
 from augmentoolkit.generation_functions.engine_wrapper import (
     EngineWrapper,
-    OpenAIBackend,
     Sampling,
     public_url,
 )
+from augmentoolkit.generation_functions.openai_backend import OpenAIBackend
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 from tests.conftest import ConfigFactory
 from tests.helpers import close_context, fast_retry

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from augmentoolkit.errors import ConfigError, EngineError, EngineUnavailable
-from augmentoolkit.generation_functions.engine_wrapper import (
+from augmentoolkit.generation_functions.aphrodite_backend import (
     AphroditeBackend,
+    aphrodite_engine_args,
+)
+from augmentoolkit.generation_functions.engine_wrapper import (
     RetryPolicy,
     Sampling,
-    aphrodite_engine_args,
 )
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 from augmentoolkit.pipeline import run_pipeline
@@ -257,7 +259,7 @@ def test_a_key_of_the_wrong_type_is_not_shown_in_the_config_error(
     ],
 )
 def test_context_overflow_wordings_of_common_servers(message: str, too_long: bool) -> None:
-    from augmentoolkit.generation_functions.engine_wrapper import TOO_LONG
+    from augmentoolkit.generation_functions.openai_backend import TOO_LONG
 
     assert bool(TOO_LONG.search(message)) is too_long
 

@@ -21,7 +21,8 @@ from augmentoolkit.control_flow_functions.verification import VERIFY_CONVERSATIO
 from augmentoolkit.errors import ConfigError
 from augmentoolkit.generation_functions import grammars
 from augmentoolkit.generation_functions.embedded_backend import EMBEDDED_MAX_TOKENS, EmbeddedBackend
-from augmentoolkit.generation_functions.engine_wrapper import OpenAIBackend, Sampling
+from augmentoolkit.generation_functions.engine_wrapper import Sampling
+from augmentoolkit.generation_functions.openai_backend import OpenAIBackend
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 from augmentoolkit.pipeline import run_pipeline
 from tests.conftest import ConfigFactory, write_config

@@ -35,8 +35,8 @@ from augmentoolkit.control_flow_functions.questions import GENERATE_QUESTIONS, m
 from augmentoolkit.control_flow_functions.tokens import ENGLISH, OTHER, rule_for
 from augmentoolkit.control_flow_functions.verification import coverage
 from augmentoolkit.control_flow_functions.words import content_words, guess_language
-from augmentoolkit.generation_functions.engine_wrapper import OpenAIBackend
 from augmentoolkit.generation_functions.local_model import EmbeddedServer
+from augmentoolkit.generation_functions.openai_backend import OpenAIBackend
 from augmentoolkit.generation_functions.output_language import language_note
 from augmentoolkit.records import Chunk, SourceInfo
 from tests.conftest import REPO, SAMPLE_DIR, ConfigFactory

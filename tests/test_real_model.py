@@ -352,8 +352,8 @@ def test_each_step_grammar_gives_a_reply_its_parser_reads(
     from dataclasses import replace
 
     from augmentoolkit.config import Secret
-    from augmentoolkit.generation_functions.engine_wrapper import OpenAIBackend
     from augmentoolkit.generation_functions.generation_step import GenerationStep
+    from augmentoolkit.generation_functions.openai_backend import OpenAIBackend
     from augmentoolkit.generation_functions.prompts import PromptLibrary, render
 
     assert isinstance(step, GenerationStep) and step.grammar

@@ -14,8 +14,9 @@ import asyncio
 from dataclasses import replace
 
 from augmentoolkit.config import Secret
-from augmentoolkit.generation_functions.engine_wrapper import Completion, OpenAIBackend, Sampling
+from augmentoolkit.generation_functions.engine_wrapper import Completion, Sampling
 from augmentoolkit.generation_functions.local_model import EmbeddedServer
+from augmentoolkit.generation_functions.openai_backend import OpenAIBackend
 from augmentoolkit.generation_functions.prompts import RenderedPrompt
 
 EMBEDDED_MAX_TOKENS = 512  # for replies without a grammar: the small model rambles to any limit

@@ -262,8 +262,7 @@ def with_feedback(prompt: RenderedPrompt, reply: str, reason: str) -> RenderedPr
         return prompt
     why = reason if len(reason) <= FEEDBACK_LIMIT else reason[:FEEDBACK_LIMIT] + "..."
     note = (
-        f"{FEEDBACK_OPENING} {why}\nWrite the whole reply again, in exactly the "
-        "layout asked for."
+        f"{FEEDBACK_OPENING} {why}\nWrite the whole reply again, in exactly the layout asked for."
     )
     turns = ({"role": "assistant", "content": reply}, {"role": "user", "content": note})
     return RenderedPrompt(prompt.messages + turns, None)
